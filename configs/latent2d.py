@@ -1,0 +1,52 @@
+"""VAEs with a 2-D latent space, for scatter plots of the codes and decoded manifolds.
+
+  python run.py --config=configs/latent2d.py --workdir=runs/latent2d                  # MNIST
+  python run.py --config=configs/latent2d.py:fashion --workdir=runs/latent2d_fashion  # Fashion-MNIST
+
+`mnist` (default) reproduces the 2-D MNIST write-up: dense 500-500 softplus, Bernoulli, Adam 1e-3, batch 100,
+75 epochs. `fashion` reproduces the 2-D Fashion-MNIST one: encoder 400-200-100-20, decoder 20-100-200-400, batch
+200, 60 epochs, and its loss MSE_sum + KL, which is -ELBO (up to a constant) of a Gaussian with sigma^2 = 1/2.
+"""
+import math
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def get_config(variant='mnist'):
+  if variant not in ('mnist', 'fashion'):
+    raise ValueError(f'configs/latent2d.py:{variant}: unknown variant (allowed: mnist, fashion)')
+  fashion = variant == 'fashion'
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.data = ml_collections.ConfigDict()
+  config.data.name = 'fashion_mnist' if fashion else 'mnist'
+  config.data.dir = config_dict.placeholder(str)
+  config.data.classes = config_dict.placeholder(tuple)
+  config.data.preprocessing = 'gray'
+  config.data.max_train_images = config_dict.placeholder(int)  # None: all (after the class filter).
+  config.data.max_test_images = config_dict.placeholder(int)
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = 'dense'
+  config.model.encoder_widths = (400, 200, 100, 20) if fashion else (500, 500)
+  config.model.decoder_widths = (20, 100, 200, 400) if fashion else (500, 500)
+  config.model.activation = 'relu' if fashion else 'softplus'
+  config.model.latent_dim = 2
+  config.model.likelihood = 'gaussian' if fashion else 'bernoulli'
+  config.model.sigma = math.sqrt(0.5) if fashion else 1.0
+
+  config.train = ml_collections.ConfigDict()
+  config.train.num_epochs = 60 if fashion else 75
+  config.train.batch_size = 200 if fashion else 100
+  config.train.optimizer = 'adam'
+  config.train.learning_rate = 1e-3
+  config.train.beta = 1.0
+  config.train.checkpoint_every_epochs = 1
+  config.train.keep_checkpoints = 3
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.batch_size = 1000
+  config.eval.iw_samples = 100
+  return config.lock()

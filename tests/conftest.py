@@ -1,0 +1,38 @@
+"""Shared helpers: running the CLI in a subprocess, and tiny overrides that keep every run fast."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A few hundred images and narrow layers: a whole CLI run in seconds on 2 cores.
+TINY = ('--config.data.max_train_images=400', '--config.data.max_test_images=200', '--config.train.batch_size=40',
+        '--config.eval.batch_size=100')
+
+
+def run_cli(*args, check=True):
+  """Runs `python run.py ARGS` from the project root; returns the CompletedProcess."""
+  env = dict(os.environ, PYTHONUNBUFFERED='1')
+  result = subprocess.run([sys.executable, os.path.join(ROOT, 'run.py'), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+  if check and result.returncode != 0:
+    raise AssertionError(f'run.py {" ".join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}')
+  return result
+
+
+def read_json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def read_jsonl(path):
+  with open(path) as f:
+    return [json.loads(line) for line in f]
+
+
+@pytest.fixture
+def root():
+  return ROOT

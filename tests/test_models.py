@@ -1,0 +1,256 @@
+"""Tests of vae/models.py on every config in configs/: shapes, parameter counts, the sampler, the functional boundary."""
+import importlib.util
+import math
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vae import models
+
+CONFIGS_DIR = pathlib.Path(__file__).resolve().parent.parent / 'configs'
+CONFIG_NAMES = ('fashion_dense', 'mnist18_conv', 'latent2d', 'latent2d:fashion')
+D = 784
+
+
+def load_config(name):
+  """`configs/<file>.py[:variant]` -> its get_config(), without ml_collections.config_flags."""
+  file, _, variant = name.partition(':')
+  spec = importlib.util.spec_from_file_location(f'configs_{file}', CONFIGS_DIR / f'{file}.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(variant) if variant else module.get_config()
+
+
+@pytest.fixture(scope='module', params=CONFIG_NAMES)
+def initialised(request):
+  config = load_config(request.param)
+  graphdef, params = models.init(config.model, jax.random.key(0))
+  return request.param, config, graphdef, params
+
+
+def _images(shape, seed=1):
+  return jax.random.uniform(jax.random.key(seed), shape + (D,))
+
+
+def _kernel_shapes(params):
+  """{'/'-joined path: shape} of every kernel in the pure params dict."""
+  flat = jax.tree_util.tree_flatten_with_path(params)[0]
+  return {'/'.join(str(k.key) for k in path[:-1]): leaf.shape
+          for path, leaf in flat if path[-1].key == 'kernel'}
+
+
+def _num_params(params):
+  return sum(int(np.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(params))
+
+
+# Shapes of every config's model.
+
+
+@pytest.mark.parametrize('leading', [(3,), (2, 3)])
+def test_call_encode_decode_shapes(initialised, leading):
+  _, config, graphdef, params = initialised
+  latent = config.model.latent_dim
+  x = _images(leading)
+  logits, mean, logvar = models.apply(graphdef, params, '__call__', x, jax.random.key(2))
+  assert logits.shape == leading + (D,)
+  assert mean.shape == logvar.shape == leading + (latent,)
+  for array in (logits, mean, logvar):
+    assert np.all(np.isfinite(np.asarray(array)))
+
+  enc_mean, enc_logvar = models.apply(graphdef, params, 'encode', x)
+  np.testing.assert_array_equal(np.asarray(enc_mean), np.asarray(mean))
+  np.testing.assert_array_equal(np.asarray(enc_logvar), np.asarray(logvar))
+  decoded = models.apply(graphdef, params, 'decode', jnp.zeros(leading + (latent,)))
+  assert decoded.shape == leading + (D,)
+  assert np.all(np.isfinite(np.asarray(decoded)))
+
+
+def test_leading_axes_are_independent_batch_axes(initialised):
+  # Image [i, j] of a (2, 3, 784) batch is encoded exactly as it is alone in a (3, 784) batch.
+  _, _, graphdef, params = initialised
+  x = _images((2, 3))
+  mean, logvar = models.apply(graphdef, params, 'encode', x)
+  for i in range(2):
+    mean_i, logvar_i = models.apply(graphdef, params, 'encode', x[i])
+    np.testing.assert_allclose(np.asarray(mean[i]), np.asarray(mean_i), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(logvar[i]), np.asarray(logvar_i), rtol=1e-5, atol=1e-6)
+
+
+def test_call_decodes_mean_plus_scaled_noise(initialised):
+  # __call__ = decode(mean + exp(logvar / 2) * eps), eps ~ N(0, I) drawn from the key; rebuilt here by hand.
+  _, config, graphdef, params = initialised
+  x = _images((3,))
+  key = jax.random.key(5)
+  logits, mean, logvar = models.apply(graphdef, params, '__call__', x, key)
+  eps = jax.random.normal(key, (3, config.model.latent_dim))
+  expected = models.apply(graphdef, params, 'decode', mean + jnp.exp(0.5 * logvar) * eps)
+  np.testing.assert_allclose(np.asarray(logits), np.asarray(expected), rtol=1e-5, atol=1e-5)
+
+
+# Parameter shapes and counts, written out by hand from the write-ups.
+
+
+def _linear(n_in, n_out):
+  return n_in * n_out + n_out
+
+
+def _conv(k, c_in, c_out):
+  return k * k * c_in * c_out + c_out
+
+
+EXPECTED_DENSE = {
+    'fashion_dense': {
+        'encoder/layers/0': (784, 512), 'encoder/layers/1': (512, 256),
+        'encoder/mean': (256, 128), 'encoder/logvar': (256, 128),
+        'decoder/layers/0': (128, 256), 'decoder/layers/1': (256, 512), 'decoder/layers/2': (512, 784),
+    },
+    'latent2d': {
+        'encoder/layers/0': (784, 500), 'encoder/layers/1': (500, 500),
+        'encoder/mean': (500, 2), 'encoder/logvar': (500, 2),
+        'decoder/layers/0': (2, 500), 'decoder/layers/1': (500, 500), 'decoder/layers/2': (500, 784),
+    },
+    'latent2d:fashion': {
+        'encoder/layers/0': (784, 400), 'encoder/layers/1': (400, 200), 'encoder/layers/2': (200, 100),
+        'encoder/layers/3': (100, 20), 'encoder/mean': (20, 2), 'encoder/logvar': (20, 2),
+        'decoder/layers/0': (2, 20), 'decoder/layers/1': (20, 100), 'decoder/layers/2': (100, 200),
+        'decoder/layers/3': (200, 400), 'decoder/layers/4': (400, 784),
+    },
+}
+EXPECTED_COUNTS = {
+    'fashion_dense': (_linear(784, 512) + _linear(512, 256) + 2 * _linear(256, 128)
+                      + _linear(128, 256) + _linear(256, 512) + _linear(512, 784)),
+    'latent2d': (_linear(784, 500) + _linear(500, 500) + 2 * _linear(500, 2)
+                 + _linear(2, 500) + _linear(500, 500) + _linear(500, 784)),
+    'latent2d:fashion': (_linear(784, 400) + _linear(400, 200) + _linear(200, 100) + _linear(100, 20)
+                         + 2 * _linear(20, 2) + _linear(2, 20) + _linear(20, 100) + _linear(100, 200)
+                         + _linear(200, 400) + _linear(400, 784)),
+    # Conv 32 -> Conv 64/2 -> Conv 64 -> Conv 64 -> Dense 32 -> heads 4; Dense 14*14*64 -> ConvT 32/2 -> Conv 1.
+    'mnist18_conv': (_conv(3, 1, 32) + _conv(3, 32, 64) + 2 * _conv(3, 64, 64) + _linear(14 * 14 * 64, 32)
+                     + 2 * _linear(32, 4) + _linear(4, 14 * 14 * 64) + _conv(3, 64, 32) + _conv(3, 32, 1)),
+}
+
+
+def test_parameter_count_matches_hand_count(initialised):
+  name, _, _, params = initialised
+  assert _num_params(params) == EXPECTED_COUNTS[name]
+
+
+def test_dense_kernel_shapes_match_configured_widths(initialised):
+  name, _, _, params = initialised
+  if name not in EXPECTED_DENSE:
+    pytest.skip('not a dense model')
+  assert _kernel_shapes(params) == EXPECTED_DENSE[name]
+  # Every kernel (n_in, n_out) comes with an (n_out,) bias.
+  biases = {'/'.join(str(k.key) for k in path[:-1]): leaf.shape
+            for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0] if path[-1].key == 'bias'}
+  assert biases == {path: (shape[1],) for path, shape in EXPECTED_DENSE[name].items()}
+
+
+def test_conv_architecture():
+  config = load_config('mnist18_conv')
+  graphdef, params = models.init(config.model, jax.random.key(0))
+  assert _kernel_shapes(params) == {
+      'encoder/convs/0': (3, 3, 1, 32), 'encoder/convs/1': (3, 3, 32, 64), 'encoder/convs/2': (3, 3, 64, 64),
+      'encoder/convs/3': (3, 3, 64, 64), 'encoder/dense': (14 * 14 * 64, 32),
+      'encoder/mean': (32, 4), 'encoder/logvar': (32, 4),
+      'decoder/dense': (4, 14 * 14 * 64), 'decoder/deconv': (3, 3, 64, 32), 'decoder/out': (3, 3, 32, 1),
+  }
+  # Spatial sizes: only the second conv halves 28 -> 14, and the transposed conv doubles 14 -> 28.
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+  model = nnx.merge(graphdef, params)
+  h = jnp.zeros((1, 28, 28, 1))
+  sizes = []
+  for conv in model.encoder.convs:
+    h = conv(h)
+    sizes.append(h.shape[1:])
+  assert sizes == [(28, 28, 32), (14, 14, 64), (14, 14, 64), (14, 14, 64)]
+  assert model.decoder.deconv(jnp.zeros((1, 14, 14, 64))).shape == (1, 28, 28, 32)
+  assert model.decoder.out(jnp.zeros((1, 28, 28, 32))).shape == (1, 28, 28, 1)
+
+
+def test_unknown_model_raises():
+  config = load_config('fashion_dense')
+  with config.unlocked():
+    config.model.name = 'resnet'
+  with pytest.raises(ValueError, match='resnet'):
+    models.init(config.model, jax.random.key(0))
+
+
+# reparameterize.
+
+
+def test_reparameterize_moments_match_mean_and_variance():
+  mean = jnp.array([0.5, -2.0, 3.0])
+  logvar = jnp.array([-1.0, 0.0, 1.5])
+  n = 100_000
+  z = models.reparameterize(jax.random.key(0), jnp.broadcast_to(mean, (n, 3)), jnp.broadcast_to(logvar, (n, 3)))
+  z = np.asarray(z, np.float64)
+  var = np.exp(np.asarray(logvar, np.float64))
+  # Standard errors of the sample mean, sqrt(var / n), and of the sample variance, var * sqrt(2 / (n - 1)).
+  np.testing.assert_array_less(np.abs(z.mean(0) - np.asarray(mean)), 5 * np.sqrt(var / n))
+  np.testing.assert_array_less(np.abs(z.var(0, ddof=1) - var), 5 * var * math.sqrt(2 / (n - 1)))
+
+
+def test_reparameterize_gradients():
+  mean = jnp.array([0.5, -2.0, 3.0])
+  logvar = jnp.array([-1.0, 0.0, 1.5])
+  key = jax.random.key(3)
+  grad_mean = jax.grad(lambda m: models.reparameterize(key, m, logvar).sum())(mean)
+  np.testing.assert_allclose(np.asarray(grad_mean), np.ones(3), rtol=1e-6)
+  # d z / d logvar = exp(logvar / 2) * eps / 2 = (z - mean) / 2.
+  z = models.reparameterize(key, mean, logvar)
+  grad_logvar = jax.grad(lambda lv: models.reparameterize(key, mean, lv).sum())(logvar)
+  np.testing.assert_allclose(np.asarray(grad_logvar), 0.5 * np.asarray(z - mean), rtol=1e-5, atol=1e-6)
+
+
+def test_reparameterize_is_a_function_of_the_key():
+  mean, logvar = jnp.zeros(4), jnp.zeros(4)
+  a = models.reparameterize(jax.random.key(0), mean, logvar)
+  b = models.reparameterize(jax.random.key(0), mean, logvar)
+  c = models.reparameterize(jax.random.key(1), mean, logvar)
+  np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert not np.allclose(np.asarray(a), np.asarray(c))
+
+
+# The functional boundary.
+
+
+def test_init_and_apply_vmap_over_keys():
+  config = load_config('latent2d:fashion')
+  graphdef, _ = models.init(config.model, jax.random.key(0))
+  keys = jax.random.split(jax.random.key(7), 2)
+  stacked = jax.vmap(lambda k: models.init(config.model, k)[1])(keys)
+  singles = [models.init(config.model, k)[1] for k in keys]
+  for i, single in enumerate(singles):
+    jax.tree_util.tree_map(
+        lambda s, p, i=i: np.testing.assert_allclose(np.asarray(s), np.asarray(p[i]), rtol=1e-6, atol=1e-7),
+        single, stacked)
+  assert not np.allclose(np.asarray(singles[0]['encoder']['mean']['kernel']),
+                         np.asarray(singles[1]['encoder']['mean']['kernel']))
+
+  x = _images((3,))
+  key = jax.random.key(9)
+  call = lambda p: models.apply(graphdef, p, '__call__', x, key)
+  batched = jax.jit(jax.vmap(call))(stacked)
+  for i, single in enumerate(singles):
+    for got, want in zip(batched, call(single)):
+      np.testing.assert_allclose(np.asarray(got[i]), np.asarray(want), rtol=1e-5, atol=1e-5)
+
+
+def test_apply_is_pure_under_jit(initialised):
+  _, _, graphdef, params = initialised
+  before = jax.tree_util.tree_map(np.array, params)
+  x = _images((2,))
+  key = jax.random.key(4)
+  eager = models.apply(graphdef, params, '__call__', x, key)
+  jitted = jax.jit(lambda p, x, k: models.apply(graphdef, p, '__call__', x, k))
+  first, second = jitted(params, x, key), jitted(params, x, key)
+  for a, b, c in zip(eager, first, second):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(b), np.asarray(c))
+  # apply leaves the params dict as it found it.
+  assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(before)
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), b), params, before)

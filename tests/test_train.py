@@ -1,0 +1,94 @@
+"""The real training loop through the CLI on tiny subsets: outputs, resume, devices, eval mode, errors."""
+import importlib.util
+import math
+import os
+import shutil
+
+import pytest
+
+from conftest import ROOT, TINY, read_json, read_jsonl, run_cli
+
+DENSE = ('--config=configs/fashion_dense.py',) + TINY
+EPOCH_KEYS = ('epoch', 'step', 'train/neg_elbo', 'train/recon', 'train/kl', 'test/neg_elbo', 'test/recon', 'test/kl',
+              'images_per_sec')
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  """A 2-epoch tiny fashion_dense run, uninterrupted."""
+  workdir = str(tmp_path_factory.mktemp('uninterrupted'))
+  run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}')
+  return workdir
+
+
+def test_outputs(trained):
+  records = read_jsonl(os.path.join(trained, 'metrics.jsonl'))
+  assert [r['epoch'] for r in records] == [1, 2]
+  assert [r['step'] for r in records] == [10, 20]  # 400 images / batch 40.
+  for record in records:
+    assert all(math.isfinite(record[k]) for k in EPOCH_KEYS)
+    assert record['test/neg_elbo'] == pytest.approx(record['test/recon'] + record['test/kl'])
+  # An untrained Bernoulli decoder (logits ~ 0) costs 784 log 2 = 543 nats; 20 steps must already beat it.
+  assert records[-1]['test/neg_elbo'] < 784 * math.log(2)
+  results = read_json(os.path.join(trained, 'results.json'))
+  assert {k: v for k, v in records[-1].items() if k.startswith('test/')} == {
+      k: v for k, v in results.items() if k.startswith('test/')}
+  assert read_json(os.path.join(trained, 'config.json'))['train']['num_epochs'] == 2
+  assert sorted(os.listdir(os.path.join(trained, 'checkpoints'))) == ['1', '2']
+
+
+def test_resume_matches_uninterrupted(trained, tmp_path):
+  workdir = str(tmp_path)
+  run_cli(*DENSE, '--config.train.num_epochs=1', f'--workdir={workdir}')
+  assert len(read_jsonl(os.path.join(workdir, 'metrics.jsonl'))) == 1
+  run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}')
+  resumed = read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
+  uninterrupted = read_jsonl(os.path.join(trained, 'metrics.jsonl'))
+  for a, b in zip(resumed, uninterrupted, strict=True):
+    assert {k: v for k, v in a.items() if '/' in k} == {k: v for k, v in b.items() if '/' in k}
+  assert read_json(os.path.join(workdir, 'results.json')) == read_json(os.path.join(trained, 'results.json'))
+
+
+def test_four_devices_match_one(trained, tmp_path):
+  run_cli(*DENSE, '--config.train.num_epochs=2', '--num_cpu_devices=4', f'--workdir={tmp_path}')
+  one = read_json(os.path.join(trained, 'results.json'))
+  four = read_json(os.path.join(tmp_path, 'results.json'))
+  for key in ('test/neg_elbo', 'test/recon', 'test/kl'):
+    assert four[key] == pytest.approx(one[key], rel=1e-4)
+
+
+def test_eval_mode_trains_nothing(trained, tmp_path):
+  workdir = str(tmp_path / 'copy')
+  shutil.copytree(trained, workdir)
+  os.remove(os.path.join(workdir, 'results.json'))
+  run_cli(*DENSE, '--config.train.num_epochs=2', '--mode=eval', f'--workdir={workdir}')
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['1', '2']
+  assert read_json(os.path.join(workdir, 'results.json')) == read_json(os.path.join(trained, 'results.json'))
+  assert len(read_jsonl(os.path.join(workdir, 'metrics.jsonl'))) == 2
+
+
+def test_bad_config_value_is_one_line_and_exit_2(tmp_path):
+  result = run_cli(*DENSE, '--config.model.latent_dim=0', f'--workdir={tmp_path}', check=False)
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1] == 'error: model.latent_dim=0: must be positive'
+  assert 'Traceback' not in result.stderr
+
+
+def _config(name, variant=None):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'configs', f'{name}.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config() if variant is None else module.get_config(variant)
+
+
+@pytest.mark.parametrize('name,variant', [('mnist18_conv', None), ('latent2d', None), ('latent2d', 'fashion')])
+def test_other_configs_train(name, variant, tmp_path):
+  from vae import train  # In-process: one JAX start for all three.
+  config = _config(name, variant)
+  config.data.max_train_images = 2 * config.train.batch_size
+  config.data.max_test_images = 100
+  config.train.num_epochs = 1
+  config.eval.batch_size = 50
+  results = train.train_and_evaluate(config, str(tmp_path))
+  assert results['epoch'] == 1 and results['step'] == 2
+  assert all(math.isfinite(results[f'test/{k}']) for k in ('neg_elbo', 'recon', 'kl'))

@@ -1,0 +1,169 @@
+"""Datasets: finding, fetching and loading MNIST / Fashion-MNIST, class subsets and pixel preprocessing.
+
+Files are looked for in `data.dir` when set; else in the cache folder (`$VAE_DATA_DIR`, default
+`~/.cache/vae`), then in known system places; else they are fetched from the canonical URLs into the cache.
+Images stay uint8 of shape (N, 784) until a batch is preprocessed on device.
+"""
+import dataclasses
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vae import idx
+from vae.errors import VaeError
+
+DATASETS = ('mnist', 'fashion_mnist')
+PREPROCESSING = ('gray', 'binarize_static', 'binarize_dynamic')
+CLASS_NAMES = {
+    'mnist': tuple(str(d) for d in range(10)),
+    'fashion_mnist': ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag',
+                      'Ankle boot'),
+}
+URLS = {
+    'mnist': ('https://ossci-datasets.s3.amazonaws.com/mnist/', 'https://storage.googleapis.com/cvdf-datasets/mnist/'),
+    'fashion_mnist': ('http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/',),
+}
+SYSTEM_DIRS = {
+    'mnist': ('/usr/share/datasets/mnist',),
+    'fashion_mnist': ('/usr/share/datasets/fashion-mnist',),
+}
+IMAGE_SIZE = 28 * 28
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """Train and test images as uint8 (N, 784), labels as int32 (N,), and the names of all classes."""
+  train_images: np.ndarray
+  train_labels: np.ndarray
+  test_images: np.ndarray
+  test_labels: np.ndarray
+  class_names: tuple
+
+
+def cache_dir():
+  return os.environ.get('VAE_DATA_DIR') or os.path.join(os.path.expanduser('~'), '.cache', 'vae')
+
+
+def find_dir(name, data_dir=None):
+  """The folder holding all four files of dataset `name`, fetching them into the cache if none does."""
+  if data_dir:
+    if not os.path.isdir(data_dir):
+      raise VaeError(f'data.dir={data_dir}: no such folder')
+    missing = [f for f in idx.FILES.values() if _find_file(data_dir, f) is None]
+    if missing:
+      raise VaeError(f'data.dir={data_dir}: missing {", ".join(missing)} (plain or .gz) for {name}')
+    return data_dir
+  cache = os.path.join(cache_dir(), name)
+  for folder in (cache,) + SYSTEM_DIRS[name]:
+    if all(_find_file(folder, f) is not None for f in idx.FILES.values()):
+      return folder
+  fetch(name, cache)
+  return cache
+
+
+def _find_file(folder, name):
+  for candidate in (name, name + '.gz'):
+    path = os.path.join(folder, candidate)
+    if os.path.isfile(path):
+      return path
+  return None
+
+
+def fetch(name, folder):
+  """Downloads the missing files of `name` into `folder`; each is checksum-verified before it is kept."""
+  os.makedirs(folder, exist_ok=True)
+  for filename in idx.FILES.values():
+    if _find_file(folder, filename) is not None:
+      continue
+    errors = []
+    for base in URLS[name]:
+      try:
+        download(base + filename + '.gz', os.path.join(folder, filename + '.gz'), name)
+        break
+      except (OSError, urllib.error.URLError) as e:
+        errors.append(f'{base}{filename}.gz: {getattr(e, "reason", e)}')
+    else:
+      raise VaeError(f'{name}: {filename} not found in {folder} or {", ".join(SYSTEM_DIRS[name])}, and fetching '
+                     f'failed ({"; ".join(errors)}); set data.dir or run `make data`')
+
+
+def download(url, dest, dataset):
+  """Fetches `url` to `dest` atomically; a file whose content fails its checksum is deleted, never kept."""
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), suffix='.part')
+  try:
+    with os.fdopen(fd, 'wb') as out, urllib.request.urlopen(url, timeout=30) as response:
+      shutil.copyfileobj(response, out)
+    content = idx.read_bytes(tmp)
+    expected = idx.SHA256[dataset][os.path.basename(dest).removesuffix('.gz')]
+    if hashlib.sha256(content).hexdigest() != expected:
+      raise VaeError(f'{url}: checksum mismatch, download discarded')
+    os.replace(tmp, dest)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
+def load(name, data_dir=None, classes=None):
+  """Loads and validates dataset `name`; `classes` (e.g. (1, 8)) keeps only those labels."""
+  if name not in DATASETS:
+    raise VaeError(f'data.name={name!r}: unknown dataset (allowed: {", ".join(DATASETS)})')
+  folder = find_dir(name, data_dir)
+  arrays = {}
+  for key, filename in idx.FILES.items():
+    shape = (None, 28, 28) if key.endswith('images') else (None,)
+    arrays[key] = idx.read(_find_file(folder, filename), name, shape)
+  for split in ('train', 'test'):
+    n_images, n_labels = len(arrays[f'{split}_images']), len(arrays[f'{split}_labels'])
+    if n_images != n_labels:
+      raise VaeError(f'{folder}: {split} set has {n_images} images but {n_labels} labels')
+  data = Dataset(arrays['train_images'].reshape(-1, IMAGE_SIZE), arrays['train_labels'].astype(np.int32),
+                 arrays['test_images'].reshape(-1, IMAGE_SIZE), arrays['test_labels'].astype(np.int32),
+                 CLASS_NAMES[name])
+  return data if classes is None else subset(data, classes, name)
+
+
+def subset(data, classes, name='dataset'):
+  """Only the images whose label is in `classes`; labels keep their original values."""
+  classes = tuple(int(c) for c in classes)
+  absent = [c for c in classes if not 0 <= c < len(data.class_names)]
+  if not classes or absent:
+    raise VaeError(f'data.classes={classes}: {name} has classes 0..{len(data.class_names) - 1}')
+  train = np.isin(data.train_labels, classes)
+  test = np.isin(data.test_labels, classes)
+  return dataclasses.replace(data, train_images=data.train_images[train], train_labels=data.train_labels[train],
+                             test_images=data.test_images[test], test_labels=data.test_labels[test])
+
+
+def preprocess(images, mode, key=None):
+  """uint8 pixels -> float32 model inputs: gray in [0, 1], thresholded at 0.5, or a Bernoulli draw (needs `key`)."""
+  gray = images.astype(jnp.float32) / 255.0
+  if mode == 'gray':
+    return gray
+  if mode == 'binarize_static':
+    return (images > 127).astype(jnp.float32)
+  if mode == 'binarize_dynamic':
+    return jax.random.bernoulli(key, gray).astype(jnp.float32)
+  raise VaeError(f'data.preprocessing={mode!r}: unknown (allowed: {", ".join(PREPROCESSING)})')
+
+
+def main(argv):
+  """`python -m vae.data NAME...` finds (or fetches) and verifies each dataset, printing where it lies."""
+  for name in argv[1:] or DATASETS:
+    data = load(name)
+    print(f'{name}: {find_dir(name)}: {len(data.train_images)} train, {len(data.test_images)} test images, '
+          f'checksums ok')
+
+
+if __name__ == '__main__':
+  import sys
+  try:
+    main(sys.argv)
+  except VaeError as e:
+    sys.exit(f'error: {e}')

@@ -1,0 +1,63 @@
+"""Log-likelihoods, the KL term and the negative ELBO: pure functions, every figure in nats per image.
+
+Conventions: images and decoder outputs are flat (..., 784); sums run over the last axis, so every function
+returns one value per image and broadcasts over any leading (batch, sample) axes.
+"""
+import math
+
+import jax
+import jax.numpy as jnp
+
+LIKELIHOODS = ('bernoulli', 'gaussian')
+LOG_2PI = math.log(2 * math.pi)
+
+
+def bernoulli_log_prob(logits, x):
+  """log p(x | logits) for pixels x in [0, 1]; x*l - softplus(l) is log sigmoid(l)^x (1 - sigmoid(l))^(1-x)."""
+  return jnp.sum(x * logits - jax.nn.softplus(logits), axis=-1)
+
+
+def gaussian_log_prob(mean, x, sigma):
+  """log N(x; mean, sigma^2 I), the normalising constant included, so it is a true density."""
+  return jnp.sum(-0.5 * jnp.square((x - mean) / sigma) - math.log(sigma) - 0.5 * LOG_2PI, axis=-1)
+
+
+def diag_gaussian_log_prob(z, mean, logvar):
+  """log N(z; mean, diag(exp(logvar)))."""
+  return jnp.sum(-0.5 * (jnp.square(z - mean) * jnp.exp(-logvar) + logvar + LOG_2PI), axis=-1)
+
+
+def kl_standard_normal(mean, logvar):
+  """KL(N(mean, diag(exp(logvar))) || N(0, I)) in closed form."""
+  return 0.5 * jnp.sum(jnp.exp(logvar) + jnp.square(mean) - 1.0 - logvar, axis=-1)
+
+
+def log_likelihood(decoder_out, x, likelihood, sigma=1.0):
+  """log p(x | z) from the decoder's output: Bernoulli logits, or Gaussian means through a sigmoid."""
+  if likelihood == 'bernoulli':
+    return bernoulli_log_prob(decoder_out, x)
+  if likelihood == 'gaussian':
+    return gaussian_log_prob(jax.nn.sigmoid(decoder_out), x, sigma)
+  raise ValueError(f'unknown likelihood {likelihood!r} (allowed: {", ".join(LIKELIHOODS)})')
+
+
+def pixel_mean(decoder_out, likelihood):
+  """E[x | z]: Bernoulli probabilities or Gaussian means, both the sigmoid of the decoder's output."""
+  del likelihood  # Both likelihoods parameterise their mean by a sigmoid.
+  return jax.nn.sigmoid(decoder_out)
+
+
+def neg_elbo_terms(decoder_out, x, mean, logvar, likelihood, sigma=1.0):
+  """Per-image recon = -log p(x|z) (one z) and kl = KL(q(z|x) || p(z)); -ELBO = recon + kl."""
+  recon = -log_likelihood(decoder_out, x, likelihood, sigma)
+  kl = kl_standard_normal(mean, logvar)
+  return recon, kl
+
+
+def batch_metrics(recon, kl, beta):
+  """Means over images of recon, kl, neg_elbo (= recon + kl, the true bound) and loss (= recon + beta * kl).
+
+  `loss` is what is minimised; with beta != 1 it is not a bound on -log p(x), so it is reported apart.
+  """
+  recon_mean, kl_mean = jnp.mean(recon), jnp.mean(kl)
+  return {'recon': recon_mean, 'kl': kl_mean, 'neg_elbo': recon_mean + kl_mean, 'loss': recon_mean + beta * kl_mean}

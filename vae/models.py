@@ -1,0 +1,135 @@
+"""Encoders, decoders and the VAE as Flax NNX modules, and the functional boundary the training code uses.
+
+`init` splits a module once into a static graph definition and a pure dict of parameters; `apply` merges them
+inside pure, jit-able functions. Images enter flat, (N, 784); decoders return flat logits, (N, 784).
+"""
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+MODELS = ('dense', 'conv')
+ACTIVATIONS = {
+    'relu': jax.nn.relu, 'tanh': jnp.tanh, 'softplus': jax.nn.softplus, 'elu': jax.nn.elu, 'gelu': jax.nn.gelu,
+    'leaky_relu': jax.nn.leaky_relu, 'sigmoid': jax.nn.sigmoid,
+}
+IMAGE_SIZE = 28 * 28
+
+
+class DenseEncoder(nnx.Module):
+  """x -> hidden layers -> (mean, logvar) of q(z|x)."""
+
+  def __init__(self, widths, latent_dim, activation, *, rngs):
+    sizes = (IMAGE_SIZE,) + tuple(widths)
+    self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+    self.mean = nnx.Linear(sizes[-1], latent_dim, rngs=rngs)
+    self.logvar = nnx.Linear(sizes[-1], latent_dim, rngs=rngs)
+    self.activation = activation
+
+  def __call__(self, x):
+    for layer in self.layers:
+      x = self.activation(layer(x))
+    return self.mean(x), self.logvar(x)
+
+
+class DenseDecoder(nnx.Module):
+  """z -> hidden layers -> 784 logits."""
+
+  def __init__(self, widths, latent_dim, activation, *, rngs):
+    sizes = (latent_dim,) + tuple(widths) + (IMAGE_SIZE,)
+    self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+    self.activation = activation
+
+  def __call__(self, z):
+    for layer in self.layers[:-1]:
+      z = self.activation(layer(z))
+    return self.layers[-1](z)
+
+
+class ConvEncoder(nnx.Module):
+  """Conv 32 -> Conv 64 stride 2 -> Conv 64 -> Conv 64 -> Dense 32 -> (mean, logvar); 3x3 kernels, 'SAME'."""
+
+  def __init__(self, latent_dim, activation, *, rngs):
+    self.convs = nnx.List([
+        nnx.Conv(1, 32, (3, 3), rngs=rngs),
+        nnx.Conv(32, 64, (3, 3), strides=(2, 2), rngs=rngs),
+        nnx.Conv(64, 64, (3, 3), rngs=rngs),
+        nnx.Conv(64, 64, (3, 3), rngs=rngs),
+    ])
+    self.dense = nnx.Linear(14 * 14 * 64, 32, rngs=rngs)
+    self.mean = nnx.Linear(32, latent_dim, rngs=rngs)
+    self.logvar = nnx.Linear(32, latent_dim, rngs=rngs)
+    self.activation = activation
+
+  def __call__(self, x):
+    h = x.reshape(x.shape[:-1] + (28, 28, 1))
+    for conv in self.convs:
+      h = self.activation(conv(h))
+    h = self.activation(self.dense(h.reshape(h.shape[:-3] + (-1,))))
+    return self.mean(h), self.logvar(h)
+
+
+class ConvDecoder(nnx.Module):
+  """Dense 14x14x64 -> ConvTranspose 32 stride 2 -> Conv 1 -> 784 logits."""
+
+  def __init__(self, latent_dim, activation, *, rngs):
+    self.dense = nnx.Linear(latent_dim, 14 * 14 * 64, rngs=rngs)
+    self.deconv = nnx.ConvTranspose(64, 32, (3, 3), strides=(2, 2), rngs=rngs)
+    self.out = nnx.Conv(32, 1, (3, 3), rngs=rngs)
+    self.activation = activation
+
+  def __call__(self, z):
+    h = self.activation(self.dense(z)).reshape(z.shape[:-1] + (14, 14, 64))
+    h = self.activation(self.deconv(h))
+    return self.out(h).reshape(z.shape[:-1] + (IMAGE_SIZE,))
+
+
+class VAE(nnx.Module):
+  """A Gaussian-posterior VAE: encode -> reparameterised sample -> decode."""
+
+  def __init__(self, encoder, decoder):
+    self.encoder = encoder
+    self.decoder = decoder
+
+  def encode(self, x):
+    return self.encoder(x)
+
+  def decode(self, z):
+    return self.decoder(z)
+
+  def __call__(self, x, key):
+    mean, logvar = self.encode(x)
+    z = reparameterize(key, mean, logvar)
+    return self.decode(z), mean, logvar
+
+
+def reparameterize(key, mean, logvar):
+  """z = mean + exp(logvar / 2) * eps, eps ~ N(0, I): a sample of q(z|x) differentiable in (mean, logvar)."""
+  return mean + jnp.exp(0.5 * logvar) * jax.random.normal(key, mean.shape, mean.dtype)
+
+
+def make(model_config, key):
+  """Builds the VAE a `config.model` describes, parameters initialised from `key`."""
+  rngs = nnx.Rngs(params=key)
+  activation = ACTIVATIONS[model_config.activation]
+  latent = model_config.latent_dim
+  if model_config.name == 'dense':
+    encoder = DenseEncoder(model_config.encoder_widths, latent, activation, rngs=rngs)
+    decoder = DenseDecoder(model_config.decoder_widths, latent, activation, rngs=rngs)
+  elif model_config.name == 'conv':
+    encoder = ConvEncoder(latent, activation, rngs=rngs)
+    decoder = ConvDecoder(latent, activation, rngs=rngs)
+  else:
+    raise ValueError(f'unknown model {model_config.name!r} (allowed: {", ".join(MODELS)})')
+  return VAE(encoder, decoder)
+
+
+def init(model_config, key):
+  """(graphdef, params): the static structure and a pure dict of parameter arrays."""
+  graphdef, state = nnx.split(make(model_config, key))
+  return graphdef, state.to_pure_dict()
+
+
+def apply(graphdef, params, method, *args):
+  """Calls `method` ('__call__', 'encode' or 'decode') of the module `graphdef` with `params`; pure."""
+  model = nnx.merge(graphdef, params)
+  return getattr(model, method)(*args)

@@ -1,0 +1,89 @@
+"""The pure, jit-able computations: the loss, one train step, a whole epoch as one `lax.scan`, evaluation.
+
+State is a pytree {'step', 'params', 'opt_state'}. Randomness comes only from keys passed in: the batch order of
+epoch e from fold_in(perm_key, e), and each step's draws from fold_in(key, step), so a resumed run draws exactly
+what an uninterrupted one would.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from vae import data, losses, models
+
+OPTIMIZERS = {'adam': optax.adam, 'rmsprop': optax.rmsprop, 'sgd': optax.sgd}
+
+
+def make_optimizer(train_config):
+  return OPTIMIZERS[train_config.optimizer](train_config.learning_rate)
+
+
+def init_state(params, optimizer):
+  return {'step': jnp.zeros((), jnp.int32), 'params': params, 'opt_state': optimizer.init(params)}
+
+
+def loss_fn(params, graphdef, x, key, model_config, beta):
+  """(loss, metrics) of one batch: the beta-weighted -ELBO with one reparameterised sample per image."""
+  logits, mean, logvar = models.apply(graphdef, params, '__call__', x, key)
+  recon, kl = losses.neg_elbo_terms(logits, x, mean, logvar, model_config.likelihood, model_config.sigma)
+  metrics = losses.batch_metrics(recon, kl, beta)
+  return metrics['loss'], metrics
+
+
+def train_step(state, x, key, *, graphdef, optimizer, model_config, beta):
+  """One optimizer update on batch `x`; returns the new state and the batch's metrics."""
+  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+  (_, metrics), grads = grad_fn(state['params'], graphdef, x, key, model_config, beta)
+  updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
+  params = optax.apply_updates(state['params'], updates)
+  metrics['grad_norm'] = optax.global_norm(grads)
+  return {'step': state['step'] + 1, 'params': params, 'opt_state': opt_state}, metrics
+
+
+def train_epoch(state, images, epoch, keys, *, graphdef, optimizer, config, batch_sharding):
+  """One pass over `images` (uint8, (N, 784), on device) in a fresh order; metrics are means over its steps.
+
+  The last N % batch_size images of each permutation are dropped, so every step has a full batch.
+  """
+  batch_size = config.train.batch_size
+  num_steps = images.shape[0] // batch_size
+  order = jax.random.permutation(jax.random.fold_in(keys['perm'], epoch), images.shape[0])
+  order = order[:num_steps * batch_size].reshape(num_steps, batch_size)
+  step_fn = functools.partial(train_step, graphdef=graphdef, optimizer=optimizer, model_config=config.model,
+                              beta=config.train.beta)
+
+  def body(state, batch_indices):
+    step = state['step']
+    batch_indices = jax.lax.with_sharding_constraint(batch_indices, batch_sharding)
+    x = data.preprocess(images[batch_indices], config.data.preprocessing,
+                        jax.random.fold_in(keys['binarize'], step))
+    return step_fn(state, x, jax.random.fold_in(keys['train'], step))
+
+  state, metrics = jax.lax.scan(body, state, order)
+  return state, jax.tree.map(jnp.mean, metrics)
+
+
+def evaluate(params, batches, num_images, key, *, graphdef, config, batch_sharding):
+  """Test-set metrics from `batches` (uint8, (B, batch, 784), zero-padded past `num_images`), one z per image.
+
+  The same `key` every epoch makes the single-sample estimates comparable across epochs.
+  """
+  preprocessing = 'gray' if config.data.preprocessing == 'binarize_dynamic' else config.data.preprocessing
+
+  def body(_, inputs):
+    index, batch = inputs
+    x = data.preprocess(jax.lax.with_sharding_constraint(batch, batch_sharding), preprocessing)
+    logits, mean, logvar = models.apply(graphdef, params, '__call__', x, jax.random.fold_in(key, index))
+    return None, losses.neg_elbo_terms(logits, x, mean, logvar, config.model.likelihood, config.model.sigma)
+
+  _, (recon, kl) = jax.lax.scan(body, None, (jnp.arange(batches.shape[0]), batches))
+  recon, kl = recon.reshape(-1)[:num_images], kl.reshape(-1)[:num_images]
+  return losses.batch_metrics(recon, kl, config.train.beta)
+
+
+def pad_batches(images, batch_size):
+  """Splits (N, 784) into (ceil(N / batch_size), batch_size, 784), zero-padding the last batch."""
+  num_batches = -(-images.shape[0] // batch_size)
+  padded = jnp.zeros((num_batches * batch_size,) + images.shape[1:], images.dtype).at[:images.shape[0]].set(images)
+  return padded.reshape((num_batches, batch_size) + images.shape[1:])

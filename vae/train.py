@@ -1,0 +1,162 @@
+"""The training loop: data and state onto the device mesh, compiled epochs, evaluation, logging, checkpoints.
+
+`train_and_evaluate(config, workdir)` trains (resuming from the latest checkpoint in `workdir`) and writes
+config.json, metrics.jsonl and results.json there; `evaluate(config, workdir)` only re-evaluates.
+"""
+import dataclasses
+import functools
+import math
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from vae import checkpoints, data, models, records, steps, validation
+from vae.errors import VaeError
+
+METRICS = ('recon', 'kl', 'neg_elbo', 'loss')
+
+
+class Run:
+  """Everything one config needs on device: data, keys, mesh, model structure and the compiled functions."""
+
+  def __init__(self, config):
+    self.config = config
+    validation.check_config(config, jax.device_count())
+    dataset = data.load(config.data.name, config.data.dir, config.data.classes)
+    self.dataset = dataclasses.replace(  # The first images only, for quick tries and tests.
+        dataset, train_images=dataset.train_images[:config.data.max_train_images],
+        train_labels=dataset.train_labels[:config.data.max_train_images],
+        test_images=dataset.test_images[:config.data.max_test_images],
+        test_labels=dataset.test_labels[:config.data.max_test_images])
+    validation.check_data(config, self.dataset)
+
+    root = jax.random.key(config.seed)
+    init_key, data_key, train_key, eval_key = jax.random.split(root, 4)
+    perm_key, binarize_key = jax.random.split(data_key)
+    self.keys = {'perm': perm_key, 'binarize': binarize_key, 'train': train_key}
+    self.eval_key = eval_key
+
+    self.mesh = jax.make_mesh((jax.device_count(),), ('data',), axis_types=(jax.sharding.AxisType.Auto,))
+    self.replicated = NamedSharding(self.mesh, P())
+    batch_sharding = NamedSharding(self.mesh, P('data'))
+
+    self.graphdef, params = models.init(config.model, init_key)
+    self.optimizer = steps.make_optimizer(config.train)
+    self.initial_state = jax.device_put(steps.init_state(params, self.optimizer), self.replicated)
+
+    test_images = self.dataset.test_images
+    if config.data.preprocessing == 'binarize_dynamic':  # One fixed binarization of the test set, as in IWAE.
+      test_images = np.asarray(data.preprocess(test_images, 'binarize_dynamic', eval_key) * 255, np.uint8)
+    self.num_test = len(test_images)
+    self.train_images = jax.device_put(self.dataset.train_images, self.replicated)
+    self.test_batches = jax.device_put(steps.pad_batches(test_images, config.eval.batch_size), self.replicated)
+
+    epoch = functools.partial(steps.train_epoch, graphdef=self.graphdef, optimizer=self.optimizer, config=config,
+                              batch_sharding=batch_sharding)
+    self.train_epoch = jax.jit(epoch, donate_argnums=0)
+    self.evaluate = jax.jit(functools.partial(
+        steps.evaluate, num_images=self.num_test, key=self.eval_key, graphdef=self.graphdef, config=config,
+        batch_sharding=batch_sharding))
+
+  @property
+  def steps_per_epoch(self):
+    return len(self.dataset.train_images) // self.config.train.batch_size
+
+  def test_metrics(self, params):
+    return {f'test/{k}': float(v) for k, v in self.evaluate(params, self.test_batches).items()}
+
+
+def train_and_evaluate(config, workdir):
+  """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the final test metrics."""
+  run = Run(config)
+  paths = _prepare_workdir(workdir, config)
+  ckpts = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints)
+  try:
+    state, start = _restore_or_init(run, ckpts)
+    records.truncate_metrics(paths['metrics'], start)
+    num_epochs = config.train.num_epochs
+    if start < num_epochs:
+      t0 = time.perf_counter()
+      compiled = run.train_epoch.lower(state, run.train_images, jnp.int32(1), run.keys).compile()
+      logging.info('compiled the epoch (%d steps of %d images) in %.1fs on %d %s device(s)', run.steps_per_epoch,
+                   config.train.batch_size, time.perf_counter() - t0, jax.device_count(), jax.default_backend())
+    record = None
+    epoch_times = []
+    for epoch in range(start + 1, num_epochs + 1):
+      t0 = time.perf_counter()
+      state, train = compiled(state, run.train_images, jnp.int32(epoch), run.keys)
+      train = {f'train/{k}': float(v) for k, v in train.items()}
+      seconds = time.perf_counter() - t0
+      _check_finite(train, epoch, int(state['step']))
+      record = {'epoch': epoch, 'step': int(state['step']), **train, **run.test_metrics(state['params']),
+                'images_per_sec': run.steps_per_epoch * config.train.batch_size / seconds, 'seconds': seconds}
+      records.append_jsonl(paths['metrics'], record)
+      if epoch % config.train.checkpoint_every_epochs == 0 or epoch == num_epochs:
+        ckpts.save(epoch, state)
+      epoch_times.append(time.perf_counter() - t0)
+      eta = (num_epochs - epoch) * np.mean(epoch_times)
+      logging.info('epoch %d/%d  train -elbo %.2f  test -elbo %.2f (recon %.2f, kl %.2f)  %.1fs  %.0f img/s  '
+                   'ETA %s', epoch, num_epochs, record['train/neg_elbo'], record['test/neg_elbo'],
+                   record['test/recon'], record['test/kl'], seconds, record['images_per_sec'], _duration(eta))
+  finally:
+    ckpts.close()
+  if record is None:  # Nothing left to train: the results are those of the last checkpoint.
+    logging.info('workdir already holds epoch %d of %d; evaluating it', start, config.train.num_epochs)
+    record = {'epoch': start, 'step': int(state['step']), **run.test_metrics(state['params'])}
+  results = {k: v for k, v in record.items() if k in ('epoch', 'step') or k.startswith('test/')}
+  records.write_json(paths['results'], results)
+  return results
+
+
+def evaluate(config, workdir):
+  """Re-evaluates the latest checkpoint in `workdir` without training; returns and writes its test metrics."""
+  run = Run(config)
+  paths = _prepare_workdir(workdir, config)
+  ckpts = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints)
+  try:
+    epoch = ckpts.latest_epoch()
+    if epoch is None:
+      raise VaeError(f'{ckpts.directory}: no checkpoint to evaluate (train first with --mode=train)')
+    state = ckpts.restore(epoch, run.initial_state)
+  finally:
+    ckpts.close()
+  results = {'epoch': epoch, 'step': int(state['step']), **run.test_metrics(state['params'])}
+  records.write_json(paths['results'], results)
+  logging.info('epoch %d: test -elbo %.2f (recon %.2f, kl %.2f)', epoch, results['test/neg_elbo'],
+               results['test/recon'], results['test/kl'])
+  return results
+
+
+def _prepare_workdir(workdir, config):
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    paths = {name: os.path.join(workdir, name) for name in ('config.json', 'metrics.jsonl', 'results.json')}
+    records.write_text(paths['config.json'], config.to_json(indent=2) + '\n')
+  except OSError as e:
+    raise VaeError(f'workdir {workdir}: cannot write ({e.strerror or e})') from None
+  return {'metrics': paths['metrics.jsonl'], 'results': paths['results.json']}
+
+
+def _restore_or_init(run, ckpts):
+  epoch = ckpts.latest_epoch()
+  if epoch is None:
+    return run.initial_state, 0
+  logging.info('resuming from the checkpoint of epoch %d in %s', epoch, ckpts.directory)
+  return ckpts.restore(epoch, run.initial_state), epoch
+
+
+def _check_finite(metrics, epoch, step):
+  for name, value in metrics.items():
+    if not math.isfinite(value):
+      raise VaeError(f'epoch {epoch} (step {step}): {name} is {value}; training stopped, the last good checkpoint '
+                     f'is kept')
+
+
+def _duration(seconds):
+  seconds = int(round(seconds))
+  return f'{seconds // 60}m{seconds % 60:02d}s' if seconds >= 60 else f'{seconds}s'

@@ -1,0 +1,58 @@
+"""Checks of a config before any compute: each failure is a VaeError naming the key and what is wrong."""
+from vae import data, losses, models, steps
+from vae.errors import VaeError
+
+
+def check_config(config, num_devices):
+  """Raises VaeError for the first impossible value in `config` (run on `num_devices` devices)."""
+  _one_of(config, 'data.name', data.DATASETS)
+  _one_of(config, 'data.preprocessing', data.PREPROCESSING)
+  _one_of(config, 'model.name', models.MODELS)
+  _one_of(config, 'model.activation', tuple(models.ACTIVATIONS))
+  _one_of(config, 'model.likelihood', losses.LIKELIHOODS)
+  _one_of(config, 'train.optimizer', tuple(steps.OPTIMIZERS))
+  for key in ('seed', 'model.latent_dim', 'train.num_epochs', 'train.batch_size', 'train.checkpoint_every_epochs',
+              'train.keep_checkpoints', 'eval.batch_size', 'eval.iw_samples'):
+    value = _get(config, key)
+    if not isinstance(value, int) or isinstance(value, bool):
+      raise VaeError(f'{key}={value!r}: must be an integer')
+    if value <= 0 and key != 'seed':
+      raise VaeError(f'{key}={value}: must be positive')
+  for key in ('data.max_train_images', 'data.max_test_images'):
+    value = _get(config, key)
+    if value is not None and (not isinstance(value, int) or value <= 0):
+      raise VaeError(f'{key}={value!r}: must be a positive integer or None')
+  for key in ('train.learning_rate', 'model.sigma'):
+    value = _get(config, key)
+    if not isinstance(value, (int, float)) or not value > 0:
+      raise VaeError(f'{key}={value!r}: must be a positive number')
+  beta = config.train.beta
+  if not isinstance(beta, (int, float)) or not beta >= 0:
+    raise VaeError(f'train.beta={beta!r}: must be a number >= 0')
+  for key in ('train.batch_size', 'eval.batch_size'):
+    if _get(config, key) % num_devices:
+      raise VaeError(f'{key}={_get(config, key)}: must be divisible by the number of devices ({num_devices})')
+  if config.model.name == 'dense':
+    for key in ('model.encoder_widths', 'model.decoder_widths'):
+      widths = _get(config, key)
+      if not all(isinstance(w, int) and w > 0 for w in widths):
+        raise VaeError(f'{key}={widths!r}: must be a tuple of positive integers')
+
+
+def check_data(config, dataset):
+  """Checks that depend on the loaded (and class-filtered) dataset."""
+  if config.train.batch_size > len(dataset.train_images):
+    raise VaeError(f'train.batch_size={config.train.batch_size}: larger than the {len(dataset.train_images)} '
+                   f'training images of {config.data.name} (classes {config.data.classes})')
+
+
+def _get(config, dotted):
+  for part in dotted.split('.'):
+    config = config[part]
+  return config
+
+
+def _one_of(config, key, allowed):
+  value = _get(config, key)
+  if value not in allowed:
+    raise VaeError(f'{key}={value!r}: unknown (allowed: {", ".join(allowed)})')
