@@ -101,11 +101,13 @@ def test_load_missing_data_dir(tmp_path):
 
 def test_load_data_dir_lacking_a_file(tmp_path, mnist_dir):
   folder = _link_files(mnist_dir, tmp_path, [n for n in FILENAMES if n != 'train-labels-idx1-ubyte'])
-  with pytest.raises(VaeError, match='missing') as e:
+  with pytest.raises(VaeError) as e:
     data.load('mnist', data_dir=folder)
   assert folder in str(e.value)
-  assert 'train-labels-idx1-ubyte' in str(e.value)
-  assert 'train-images-idx3-ubyte' not in str(e.value)
+  problem = str(e.value).replace(folder, '')
+  assert 'missing' in problem
+  assert 'train-labels-idx1-ubyte' in problem
+  assert 'train-images-idx3-ubyte' not in problem
 
 
 def test_load_unknown_dataset():

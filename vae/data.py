@@ -87,7 +87,7 @@ def fetch(name, folder):
       try:
         download(base + filename + '.gz', os.path.join(folder, filename + '.gz'), name)
         break
-      except (OSError, urllib.error.URLError) as e:
+      except (OSError, urllib.error.URLError, VaeError) as e:  # Unreachable or bad content: try the next mirror.
         errors.append(f'{base}{filename}.gz: {getattr(e, "reason", e)}')
     else:
       raise VaeError(f'{name}: {filename} not found in {folder} or {", ".join(SYSTEM_DIRS[name])}, and fetching '
@@ -100,7 +100,10 @@ def download(url, dest, dataset):
   try:
     with os.fdopen(fd, 'wb') as out, urllib.request.urlopen(url, timeout=30) as response:
       shutil.copyfileobj(response, out)
-    content = idx.read_bytes(tmp)
+    try:
+      content = idx.read_bytes(tmp)
+    except VaeError as e:
+      raise VaeError(f'{url}: download discarded, {str(e).removeprefix(tmp + ": ")}') from None
     expected = idx.SHA256[dataset][os.path.basename(dest).removesuffix('.gz')]
     if hashlib.sha256(content).hexdigest() != expected:
       raise VaeError(f'{url}: checksum mismatch, download discarded')
