@@ -68,12 +68,39 @@ class ConvEncoder(nnx.Module):
     return self.mean(h), self.logvar(h)
 
 
+class UpConv(nnx.Module):
+  """The 3x3, stride-2, 'SAME' transposed convolution of nnx.ConvTranspose, computed as one 2x2 convolution into
+  the four output phases and a depth-to-space.
+
+  Same parameters, same outputs; it skips the zeros of the dilated input, and its kernel gradient avoids the
+  dilated convolution that XLA's CPU backend runs about 50 times slower than this.
+  """
+  # Per output phase (even, odd), the kernel tap applied to input offsets (-1, 0); 3 is an all-zero tap.
+  _TAPS = jnp.array([[0, 2], [3, 1]])
+
+  def __init__(self, in_features, out_features, *, rngs):
+    self.kernel = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), (3, 3, in_features, out_features)))
+    self.bias = nnx.Param(jnp.zeros((out_features,)))
+
+  def __call__(self, x):
+    kernel = jnp.pad(self.kernel[...], ((0, 1), (0, 1), (0, 0), (0, 0)))
+    cin, cout = kernel.shape[2:]
+    # phases[a, b] is the (2, 2, in, out) kernel of output rows of parity a and columns of parity b.
+    phases = kernel[self._TAPS[:, None, :, None], self._TAPS[None, :, None, :]]
+    phases = phases.transpose(2, 3, 4, 0, 1, 5).reshape(2, 2, cin, 4 * cout)
+    batch, (h, w) = x.shape[:-3], x.shape[-3:-1]
+    y = jax.lax.conv_general_dilated(x.reshape((-1, h, w, cin)), phases, (1, 1), ((1, 0), (1, 0)),
+                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    y = y.reshape(-1, h, w, 2, 2, cout).transpose(0, 1, 3, 2, 4, 5).reshape(batch + (2 * h, 2 * w, cout))
+    return y + self.bias[...]
+
+
 class ConvDecoder(nnx.Module):
   """Dense 14x14x64 -> ConvTranspose 32 stride 2 -> Conv 1 -> 784 logits."""
 
   def __init__(self, latent_dim, activation, *, rngs):
     self.dense = nnx.Linear(latent_dim, 14 * 14 * 64, rngs=rngs)
-    self.deconv = nnx.ConvTranspose(64, 32, (3, 3), strides=(2, 2), rngs=rngs)
+    self.deconv = UpConv(64, 32, rngs=rngs)
     self.out = nnx.Conv(32, 1, (3, 3), rngs=rngs)
     self.activation = activation
 
@@ -126,7 +153,7 @@ def make(model_config, key):
 def init(model_config, key):
   """(graphdef, params): the static structure and a pure dict of parameter arrays."""
   graphdef, state = nnx.split(make(model_config, key))
-  return graphdef, state.to_pure_dict()
+  return graphdef, nnx.to_pure_dict(state)
 
 
 def apply(graphdef, params, method, *args):
