@@ -37,7 +37,7 @@ def train_step(state, x, key, *, graphdef, optimizer, model_config, beta):
   (_, metrics), grads = grad_fn(state['params'], graphdef, x, key, model_config, beta)
   updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
   params = optax.apply_updates(state['params'], updates)
-  metrics['grad_norm'] = optax.global_norm(grads)
+  metrics['grad_norm'] = optax.tree.norm(grads)
   return {'step': state['step'] + 1, 'params': params, 'opt_state': opt_state}, metrics
 
 

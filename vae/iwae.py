@@ -1,0 +1,46 @@
+"""Importance-weighted estimates of log p(x) (Burda et al., 2016), vectorised over samples and chunked on device.
+
+log p(x) >= E[log (1/K) sum_k p(x, z_k) / q(z_k | x)], z_k ~ q(z | x): K = 1 is the ELBO, and the bound rises to
+log p(x) as K grows.
+"""
+import math
+
+import jax
+import jax.numpy as jnp
+
+from vae import losses, models
+
+# Largest number of decoder outputs (samples x images x pixels) one chunk holds, in floats.
+CHUNK_FLOATS = 2 ** 25
+
+
+def iw_log_likelihood(log_joint, mean, logvar, key, num_samples, chunk_size):
+  """Per-image IW estimate of log p(x) from `log_joint(z) -> log p(x, z)` and q(z|x) = N(mean, exp(logvar)).
+
+  `log_joint` maps z of shape (C, B, D) to (C, B). Samples are drawn `chunk_size` at a time, key fold_in(key, c)
+  for chunk c, and combined by one log-sum-exp, so memory does not grow with `num_samples`.
+  """
+  num_chunks = -(-num_samples // chunk_size)
+
+  def chunk(c):
+    eps = jax.random.normal(jax.random.fold_in(key, c), (chunk_size,) + mean.shape, mean.dtype)
+    z = mean + jnp.exp(0.5 * logvar) * eps
+    log_w = log_joint(z) - losses.diag_gaussian_log_prob(z, mean, logvar)
+    valid = c * chunk_size + jnp.arange(chunk_size) < num_samples  # The last chunk may overhang.
+    return jax.nn.logsumexp(jnp.where(valid[:, None], log_w, -jnp.inf), axis=0)
+
+  per_chunk = jax.lax.map(chunk, jnp.arange(num_chunks))
+  return jax.nn.logsumexp(per_chunk, axis=0) - math.log(num_samples)
+
+
+def model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, sigma):
+  """IW estimate of log p(x) per image of the batch `x` (B, 784) under the VAE (graphdef, params)."""
+  mean, logvar = models.apply(graphdef, params, 'encode', x)
+
+  def log_joint(z):
+    out = models.apply(graphdef, params, 'decode', z)
+    return losses.log_likelihood(out, x, likelihood, sigma) + losses.diag_gaussian_log_prob(
+        z, jnp.zeros_like(z), jnp.zeros_like(z))
+
+  chunk_size = int(max(1, min(num_samples, CHUNK_FLOATS // (x.shape[0] * x.shape[1]))))
+  return iw_log_likelihood(log_joint, mean, logvar, key, num_samples, chunk_size)
