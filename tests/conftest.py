@@ -10,7 +10,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # A few hundred images and narrow layers: a whole CLI run in seconds on 2 cores.
 TINY = ('--config.data.max_train_images=400', '--config.data.max_test_images=200', '--config.train.batch_size=40',
-        '--config.eval.batch_size=100')
+        '--config.eval.batch_size=100', '--config.eval.iw_samples=20', '--config.eval.manifold_size=5')
+DENSE = ('--config=configs/fashion_dense.py',) + TINY
 
 
 def run_cli(*args, check=True):
@@ -33,6 +34,9 @@ def read_jsonl(path):
     return [json.loads(line) for line in f]
 
 
-@pytest.fixture
-def root():
-  return ROOT
+@pytest.fixture(scope='session')
+def trained(tmp_path_factory):
+  """The workdir of a 2-epoch tiny fashion_dense run, uninterrupted; tests must not modify it."""
+  workdir = str(tmp_path_factory.mktemp('uninterrupted'))
+  run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}')
+  return workdir

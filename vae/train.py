@@ -1,7 +1,8 @@
 """The training loop: data and state onto the device mesh, compiled epochs, evaluation, logging, checkpoints.
 
 `train_and_evaluate(config, workdir)` trains (resuming from the latest checkpoint in `workdir`) and writes
-config.json, metrics.jsonl and results.json there; `evaluate(config, workdir)` only re-evaluates.
+config.json and metrics.jsonl there, then the full evaluation (results.json, figures/, report.md);
+`evaluate(config, workdir)` only re-evaluates.
 """
 import dataclasses
 import functools
@@ -15,7 +16,7 @@ import numpy as np
 from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from vae import checkpoints, data, models, records, steps, validation
+from vae import api, checkpoints, data, evaluation, models, records, steps, validation
 from vae.errors import VaeError
 
 METRICS = ('recon', 'kl', 'neg_elbo', 'loss')
@@ -49,9 +50,13 @@ class Run:
     self.optimizer = steps.make_optimizer(config.train)
     self.initial_state = jax.device_put(steps.init_state(params, self.optimizer), self.replicated)
 
-    test_images = self.dataset.test_images
-    if config.data.preprocessing == 'binarize_dynamic':  # One fixed binarization of the test set, as in IWAE.
-      test_images = np.asarray(data.preprocess(test_images, 'binarize_dynamic', eval_key) * 255, np.uint8)
+    # The images evaluation sees, uint8: for dynamic binarization, one fixed binarization of each set (as in IWAE).
+    self.test_images, self.train_images_fixed = self.dataset.test_images, self.dataset.train_images
+    if config.data.preprocessing == 'binarize_dynamic':
+      self.test_images, self.train_images_fixed = (
+          np.asarray(data.preprocess(images, 'binarize_dynamic', jax.random.fold_in(eval_key, i)) * 255, np.uint8)
+          for i, images in enumerate((self.test_images, self.train_images_fixed)))
+    test_images = self.test_images
     self.num_test = len(test_images)
     self.train_images = jax.device_put(self.dataset.train_images, self.replicated)
     self.test_batches = jax.device_put(steps.pad_batches(test_images, config.eval.batch_size), self.replicated)
@@ -69,6 +74,19 @@ class Run:
 
   def test_metrics(self, params):
     return {f'test/{k}': float(v) for k, v in self.evaluate(params, self.test_batches).items()}
+
+  def report(self, state, epoch, test_metrics, workdir, metrics_path):
+    """Full evaluation of `state` (metrics, figures, report.md); writes results.json and returns its content."""
+    model = api.Model(self.config, self.graphdef, state['params'], epoch)
+    results = {'epoch': epoch, 'step': int(state['step']), **test_metrics}
+    t0 = time.perf_counter()
+    results = evaluation.evaluate(model, self.config, self.dataset, self.test_images, self.train_images_fixed,
+                                  results, records.read_jsonl(metrics_path), workdir)
+    logging.info('evaluated in %.1fs: test -elbo %.2f, IW NLL (%d samples) %.2f, active units %d, k-means acc %.3f, '
+                 'probe acc %.3f; figures and report.md in %s', time.perf_counter() - t0, results['test/neg_elbo'],
+                 self.config.eval.iw_samples, results['test/nll_iw'], results['test/active_units'],
+                 results['latent/kmeans_acc'], results['latent/linear_probe_acc'], workdir)
+    return results
 
 
 def train_and_evaluate(config, workdir):
@@ -105,12 +123,12 @@ def train_and_evaluate(config, workdir):
                    record['test/recon'], record['test/kl'], seconds, record['images_per_sec'], _duration(eta))
   finally:
     ckpts.close()
-  if record is None:  # Nothing left to train: the results are those of the last checkpoint.
+  if record is None:  # Nothing left to train: report the last checkpoint.
     logging.info('workdir already holds epoch %d of %d; evaluating it', start, config.train.num_epochs)
-    record = {'epoch': start, 'step': int(state['step']), **run.test_metrics(state['params'])}
-  results = {k: v for k, v in record.items() if k in ('epoch', 'step') or k.startswith('test/')}
-  records.write_json(paths['results'], results)
-  return results
+    test_metrics = run.test_metrics(state['params'])
+  else:
+    test_metrics = {k: v for k, v in record.items() if k.startswith('test/')}
+  return run.report(state, max(start, num_epochs), test_metrics, workdir, paths['metrics'])
 
 
 def evaluate(config, workdir):
@@ -125,11 +143,7 @@ def evaluate(config, workdir):
     state = ckpts.restore(epoch, run.initial_state)
   finally:
     ckpts.close()
-  results = {'epoch': epoch, 'step': int(state['step']), **run.test_metrics(state['params'])}
-  records.write_json(paths['results'], results)
-  logging.info('epoch %d: test -elbo %.2f (recon %.2f, kl %.2f)', epoch, results['test/neg_elbo'],
-               results['test/recon'], results['test/kl'])
-  return results
+  return run.report(state, epoch, run.test_metrics(state['params']), workdir, paths['metrics'])
 
 
 def _prepare_workdir(workdir, config):

@@ -1,0 +1,62 @@
+"""A finished run's results, figures and report; the IW bound's order on a trained model."""
+import math
+import os
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+import vae
+from vae import data, figures
+from conftest import read_json
+
+FIGURES = ('reconstructions', 'originals_vs_reconstructions', 'samples', 'traversal', 'manifold', 'latent_scatter',
+           'learning_curves', 'interpolation')
+
+
+def test_results_hold_every_metric(trained):
+  results = read_json(os.path.join(trained, 'results.json'))
+  for key in ('test/neg_elbo', 'test/recon', 'test/kl', 'test/nll_iw', 'test/active_units', 'latent/kmeans_acc',
+              'latent/kmeans_nmi', 'latent/linear_probe_acc'):
+    assert math.isfinite(results[key]), key
+  assert results['eval/iw_samples'] == 20
+  # The IW estimate is a tighter bound than the single-sample ELBO (by far more than its noise here).
+  assert results['test/nll_iw'] < results['test/neg_elbo']
+  assert len(results['test/kl_per_dim']) == 128
+  assert sum(results['test/kl_per_dim']) == pytest.approx(results['test/kl'], rel=1e-3)
+  assert 0 <= results['test/active_units'] <= 128
+  assert 0.1 <= results['latent/kmeans_acc'] <= 1 and 0 <= results['latent/kmeans_nmi'] <= 1
+
+
+@pytest.mark.parametrize('name', FIGURES)
+def test_figure_written(trained, name):
+  path = os.path.join(trained, 'figures', f'{name}.png')
+  image = matplotlib.image.imread(path)
+  assert image.ndim == 3 and image[..., :3].std() > 0.01  # Not blank.
+  if name in figures.SIZES:
+    assert image.shape[1::-1] == figures.SIZES[name]
+
+
+def test_report_shows_metrics_and_figures(trained):
+  with open(os.path.join(trained, 'report.md')) as f:
+    report = f.read()
+  assert '`test/nll_iw`' in report and '`latent/kmeans_acc`' in report
+  for name in FIGURES:
+    assert f'(figures/{name}.png)' in report
+
+
+def test_iw_bound_rises_with_samples(trained):
+  """K = 1 has the ELBO's expectation; the bound rises (weakly) with K on a trained model."""
+  model = vae.load(trained)
+  x = data.load('fashion_mnist').test_images[:100]
+  single = np.mean([model.log_likelihood(x, 1, seed=s).mean() for s in range(10)])
+  # The ELBO of the same images by an independent route: numpy draws, decoded pixels, the analytic KL.
+  mean, logvar = (a.astype(np.float64) for a in model.encode(x))
+  z = mean + np.exp(0.5 * logvar) * np.random.default_rng(1).normal(size=(10,) + mean.shape)
+  p = np.clip(model.decode(z.reshape(-1, 128).astype(np.float32)).reshape(10, 100, 784), 1e-7, 1 - 1e-7)
+  pixels = x.astype(np.float64) / 255
+  recon = -np.mean(np.sum(pixels * np.log(p) + (1 - pixels) * np.log1p(-p), axis=-1))
+  kl = np.mean(0.5 * np.sum(np.exp(logvar) + mean ** 2 - 1 - logvar, axis=-1))
+  assert single == pytest.approx(-(recon + kl), abs=1.5)  # 1000 draws of each: the MC error is well under this.
+  bounds = [np.mean([model.log_likelihood(x, k, seed=s).mean() for s in range(3)]) for k in (1, 10, 100)]
+  assert bounds[0] < bounds[1] < bounds[2]

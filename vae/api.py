@@ -1,0 +1,113 @@
+"""The Python API: `model = vae.load(workdir)`, then encode / decode / generate / reconstruct numpy images.
+
+Methods take images as numpy arrays, uint8 in [0, 255] or float in [0, 1], shaped (N, 28, 28) or (N, 784), and
+batch internally; images come back as float pixel means (Bernoulli probabilities or Gaussian means).
+"""
+import functools
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from vae import checkpoints, iwae, losses, models, steps
+from vae.errors import VaeError
+
+
+class Model:
+  """A trained VAE: its config, the module structure and the parameters of one checkpoint."""
+
+  def __init__(self, config, graphdef, params, epoch=None, batch_size=500):
+    self.config, self.params, self.epoch, self.batch_size = config, params, epoch, batch_size
+    likelihood, sigma = config.model.likelihood, config.model.sigma
+    self._encode = jax.jit(lambda p, x: models.apply(graphdef, p, 'encode', x))
+    self._decode = jax.jit(lambda p, z: losses.pixel_mean(models.apply(graphdef, p, 'decode', z), likelihood))
+    self._log_likelihood = jax.jit(functools.partial(
+        iwae.model_log_likelihood, graphdef, likelihood=likelihood, sigma=sigma), static_argnames='num_samples')
+
+  @property
+  def latent_dim(self):
+    return self.config.model.latent_dim
+
+  def encode(self, x):
+    """(mean, logvar) of q(z|x), each (N, latent_dim)."""
+    means, logvars = zip(*(self._encode(self.params, b) for b in self._batches(self._inputs(x))))
+    n = len(x)
+    return np.concatenate(means)[:n], np.concatenate(logvars)[:n]
+
+  def transform(self, x):
+    """The posterior means E[z|x], (N, latent_dim): the codes to cluster or plot."""
+    return self.encode(x)[0]
+
+  def decode(self, z):
+    """Pixel means E[x|z] of codes z (N, latent_dim), shaped (N, 28, 28)."""
+    z = np.asarray(z, np.float32).reshape(-1, self.latent_dim)
+    out = np.concatenate([self._decode(self.params, b) for b in self._batches(z)])[:len(z)]
+    return out.reshape(-1, 28, 28)
+
+  def generate(self, z=None, n=100, seed=0):
+    """decode(z); without z, decodes n codes drawn from the prior N(0, I) with `seed`."""
+    if z is None:
+      z = np.asarray(jax.random.normal(jax.random.key(seed), (n, self.latent_dim)))
+    return self.decode(z)
+
+  def reconstruct(self, x):
+    """decode(transform(x)), shaped like x."""
+    return self.decode(self.transform(x)).reshape(np.shape(x))
+
+  def sample(self, n, seed=0):
+    """n draws x ~ p(x|z), z ~ p(z): binary images (Bernoulli) or means plus Gaussian noise, (n, 28, 28)."""
+    z_key, x_key = jax.random.split(jax.random.key(seed))
+    means = self.generate(n=n, seed=int(jax.random.randint(z_key, (), 0, 2 ** 31 - 1)))
+    if self.config.model.likelihood == 'bernoulli':
+      return np.asarray(jax.random.bernoulli(x_key, means), np.float32)
+    return means + self.config.model.sigma * np.asarray(jax.random.normal(x_key, means.shape))
+
+  def log_likelihood(self, x, num_samples=1000, seed=0):
+    """Per-image importance-weighted estimate of log p(x) in nats, with `num_samples` samples of q(z|x)."""
+    key = jax.random.key(seed)
+    out = [self._log_likelihood(self.params, b, jax.random.fold_in(key, i), num_samples=num_samples)
+           for i, b in enumerate(self._batches(self._inputs(x)))]
+    return np.concatenate(out)[:len(x)].astype(np.float64)
+
+  def _inputs(self, x):
+    """Images as the model saw them in training: float (N, 784) in [0, 1], thresholded if statically binarized."""
+    x = np.asarray(x)
+    if x.ndim not in (2, 3) or x.shape[1:] not in ((784,), (28, 28)):
+      raise ValueError(f'images must be shaped (N, 28, 28) or (N, 784), got {x.shape}')
+    x = x.reshape(len(x), 784)
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    if self.config.data.preprocessing == 'binarize_static':
+      x = (x > 127.5 / 255.0).astype(np.float32)
+    return x
+
+  def _batches(self, x):
+    """Fixed-size batches (the last zero-padded), so each method compiles once."""
+    padded = np.zeros((-(-len(x) // self.batch_size) * self.batch_size,) + x.shape[1:], x.dtype)
+    padded[:len(x)] = x
+    return np.split(padded, len(padded) // self.batch_size) if len(x) else []
+
+
+def load(workdir, epoch=None):
+  """The model saved in `workdir` by run.py: its config.json and the checkpoint of `epoch` (default: latest)."""
+  config_path = os.path.join(workdir, 'config.json')
+  try:
+    with open(config_path) as f:
+      config = ml_collections.ConfigDict(json.load(f))
+  except (OSError, json.JSONDecodeError) as e:
+    raise VaeError(f'{config_path}: cannot read the run\'s config ({e})') from None
+  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    raise VaeError(f'{workdir}: no checkpoints folder (train first with run.py)')
+  graphdef, params = models.init(config.model, jax.random.key(0))
+  like = steps.init_state(params, steps.make_optimizer(config.train))
+  ckpts = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints)
+  try:
+    epoch = ckpts.latest_epoch() if epoch is None else epoch
+    if epoch is None:
+      raise VaeError(f'{ckpts.directory}: no checkpoint')
+    state = ckpts.restore(epoch, like)
+  finally:
+    ckpts.close()
+  return Model(config, graphdef, state['params'], epoch)

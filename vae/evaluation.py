@@ -1,0 +1,116 @@
+"""What a finished run reports: likelihood and latent-space metrics, the figures, and report.md.
+
+Everything here works through the public `api.Model`, so a run's figures are exactly what a user of
+`vae.load(workdir)` would get.
+"""
+import json
+import os
+
+import numpy as np
+from scipy import stats
+from sklearn.decomposition import PCA
+
+from vae import figures, latent_metrics, records
+
+TRAVERSAL_VALUES = np.linspace(-3.0, 3.0, 11)  # In prior standard deviations.
+MAX_TRAVERSAL_DIMS = 10
+INTERPOLATION_STEPS = 10
+
+
+def evaluate(model, config, dataset, test_images, train_images, test_metrics, history, workdir):
+  """All metrics and figures of `model`; writes results.json, figures/ and report.md to `workdir`.
+
+  `test_images` / `train_images` are uint8 (N, 784) as the model was evaluated / trained on them (binarized once
+  for dynamically binarized runs); `test_metrics` are the single-sample ELBO metrics of the test set; `history`
+  the records of metrics.jsonl.
+  """
+  seed = config.seed
+  results = dict(test_metrics)
+  results['test/nll_iw'] = float(-np.mean(model.log_likelihood(test_images, config.eval.iw_samples, seed=seed)))
+  results['eval/iw_samples'] = config.eval.iw_samples
+  mean, logvar = model.encode(test_images)
+  kl_per_dim = latent_metrics.kl_per_dim(mean, logvar)
+  results['test/active_units'] = latent_metrics.active_units(mean)
+  results['test/kl_per_dim'] = [float(v) for v in kl_per_dim]
+  for name, value in latent_metrics.kmeans_scores(mean, dataset.test_labels, seed=seed).items():
+    results[f'latent/{name}'] = float(value)
+  results['latent/linear_probe_acc'] = float(latent_metrics.linear_probe_acc(
+      model.transform(train_images), dataset.train_labels, mean, dataset.test_labels, seed=seed))
+
+  folder = os.path.join(workdir, 'figures')
+  os.makedirs(folder, exist_ok=True)
+  paths = _figures(model, config, dataset, test_images, mean, kl_per_dim, history, folder)
+  records.write_json(os.path.join(workdir, 'results.json'), results)
+  records.write_text(os.path.join(workdir, 'report.md'), report(config, results, paths, workdir))
+  return results
+
+
+def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, folder):
+  """Writes every figure; returns {name: path}."""
+  paths = {name: os.path.join(folder, f'{name}.png') for name in (
+      'reconstructions', 'originals_vs_reconstructions', 'samples', 'traversal', 'manifold', 'latent_scatter',
+      'learning_curves', 'interpolation')}
+  originals = test_images[:2000].astype(np.float32) / 255.0
+  recons = model.reconstruct(test_images[:2000]).reshape(-1, 784)
+  labels = dataset.test_labels[:2000]
+  figures.reconstructions(originals, recons, labels, dataset.class_names, paths['reconstructions'])
+  figures.originals_vs_reconstructions(originals, recons, paths['originals_vs_reconstructions'])
+  figures.samples(model.generate(n=100, seed=config.seed).reshape(-1, 784), paths['samples'])
+
+  latent_dim = mean.shape[1]
+  by_kl = np.argsort(-kl_per_dim, kind='stable')  # The most informative dimensions first.
+  dims = by_kl[:MAX_TRAVERSAL_DIMS]
+  z = np.repeat(mean[:1], len(dims) * len(TRAVERSAL_VALUES), axis=0).reshape(len(dims), len(TRAVERSAL_VALUES), -1)
+  z[np.arange(len(dims)), :, dims] = TRAVERSAL_VALUES
+  figures.traversal(model.decode(z.reshape(-1, latent_dim)).reshape(len(dims), len(TRAVERSAL_VALUES), 784),
+                    TRAVERSAL_VALUES, dims, paths['traversal'])
+
+  n = config.eval.manifold_size
+  grid = stats.norm.ppf(np.linspace(0.05, 0.95, n))  # Equal prior mass between neighbouring rows and columns.
+  pair = (0, 1) if latent_dim == 2 else tuple(sorted(by_kl[:2]))
+  z = np.repeat(mean[:1], n * n, axis=0).reshape(n, n, -1)
+  z[:, :, pair[0]] = grid[None, :]
+  z[:, :, pair[1]] = grid[:, None]  # figures.manifold draws row 0 at the bottom.
+  figures.manifold(model.decode(z.reshape(-1, latent_dim)).reshape(n, n, 784), grid, pair, paths['manifold'])
+
+  if latent_dim == 2:
+    figures.latent_scatter(mean, dataset.test_labels, dataset.class_names, paths['latent_scatter'])
+  else:
+    points = PCA(n_components=2, random_state=config.seed).fit_transform(mean)
+    figures.latent_scatter(points, dataset.test_labels, dataset.class_names, paths['latent_scatter'],
+                           xlabel='PC 1 of the latent means', ylabel='PC 2',
+                           title=f'Test latent means ({latent_dim}-D, PCA to 2-D)')
+  figures.learning_curves(history, paths['learning_curves'])
+
+  ends = _interpolation_pairs(dataset.test_labels)
+  t = np.linspace(0.0, 1.0, INTERPOLATION_STEPS)[None, :, None]
+  z = (1 - t) * mean[ends[:, 0]][:, None] + t * mean[ends[:, 1]][:, None]
+  figures.interpolation(model.decode(z.reshape(-1, latent_dim)).reshape(len(ends), INTERPOLATION_STEPS, 784),
+                        paths['interpolation'])
+  return paths
+
+
+def _interpolation_pairs(labels, num_pairs=5):
+  """Pairs of test-image indices of different classes (same class only if there is one), first images first."""
+  classes = np.unique(labels)
+  firsts = [int(np.flatnonzero(labels == c)[0]) for c in classes]
+  seconds = [int(np.flatnonzero(labels == c)[-1]) for c in classes]
+  if len(classes) == 1:
+    return np.array([[firsts[0], seconds[0]]])
+  return np.array([[firsts[i % len(classes)], seconds[(i + 1) % len(classes)]] for i in range(num_pairs)])
+
+
+def report(config, results, paths, workdir):
+  """report.md: what was trained, the metrics table and the figures inline."""
+  m = config.model
+  lines = [f'# {config.data.name}: {m.name} VAE, latent {m.latent_dim}, {m.likelihood} likelihood', '',
+           f'Epoch {results.get("epoch")}, step {results.get("step")}. All figures in nats per image.', '',
+           '| metric | value |', '|---|---|']
+  for key, value in results.items():
+    if key != 'test/kl_per_dim':
+      lines.append(f'| `{key}` | {value:.4g} |' if isinstance(value, float) else f'| `{key}` | {value} |')
+  lines += ['', '## Figures', '']
+  for name, path in paths.items():
+    lines += [f'### {name.replace("_", " ")}', '', f'![{name}]({os.path.relpath(path, workdir)})', '']
+  lines += ['## Config', '', '```json', json.dumps(json.loads(config.to_json()), indent=2, sort_keys=True), '```', '']
+  return '\n'.join(lines)

@@ -1,0 +1,223 @@
+"""The paper's figures as PNG files from plain numpy arrays: image grids (reconstructions, samples, traversals,
+interpolations, the 2-D manifold), a scatter of latent means and learning curves. Images are flat 784 = 28x28 in [0, 1].
+
+Every figure has a fixed pixel size (never bbox_inches='tight'): `SIZES[name]`, or `grid_size(rows, cols, row_labels)`
+for image grids. Figures are `matplotlib.figure.Figure`s on the Agg canvas, never pyplot: no global state to close.
+"""
+import math
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+SIDE = 28
+# A power of two, so width / DPI * DPI is exact: Agg truncates the canvas to int(inches * dpi), and with
+# DPI = 100 float rounding would lose a pixel on some widths (29 / 100 * 100 < 29).
+DPI = 128
+SCALE = 2  # Screen pixels per image pixel in image grids: crisp, nearest-neighbour tiles.
+PAD = 1  # Image pixels of blank between tiles of a grid.
+# Margins of image grids in screen pixels: title and column labels on top, row labels (class names) at the left.
+TOP, BOTTOM, LABEL_WIDTH, MARGIN = 70, 12, 150, 12
+MIN_WIDTH = 480  # Room for a title on a grid of a few columns.
+# (width, height) in pixels of the figures whose size does not depend on the data.
+SIZES = {'manifold': (768, 768), 'latent_scatter': (1024, 768), 'learning_curves': (1536, 512)}
+MARKERS = ('o', 's', '^', 'v', 'D', 'P', 'X', '*', '<', '>')
+TITLE_PT, LABEL_PT, TICK_PT = 12, 9, 8
+_CMAP = colormaps['gray'].with_extremes(bad='white')  # NaN marks the gaps between tiles and empty cells.
+
+
+def grid_size(rows, cols, row_labels=True):
+  """(width, height) in pixels of an image grid of rows x cols; e.g. 10 x 10 with row labels is (740, 660)."""
+  width = SCALE * (cols * (SIDE + PAD) - PAD) + (LABEL_WIDTH if row_labels else MARGIN) + MARGIN
+  return max(width, MIN_WIDTH), SCALE * (rows * (SIDE + PAD) - PAD) + TOP + BOTTOM
+
+
+def square_shape(n):
+  """(rows, cols) of the square-ish grid `samples` draws n images in: 100 -> (10, 10), 7 -> (3, 3)."""
+  cols = math.ceil(math.sqrt(n))
+  return math.ceil(n / cols), cols
+
+
+def tile(images, rows, cols, pad=0):
+  """Stitches up to rows*cols flat images (row-major) into one 2-D array, `pad` NaN pixels apart; empty cells NaN."""
+  images = np.asarray(images, np.float64).reshape(-1, SIDE, SIDE)
+  cells = np.full((rows * cols, SIDE, SIDE), np.nan)
+  cells[:len(images)] = images[:rows * cols]
+  cells = np.pad(cells.reshape(rows, cols, SIDE, SIDE), ((0, 0), (0, 0), (0, pad), (0, pad)),
+                 constant_values=np.nan)
+  canvas = cells.transpose(0, 2, 1, 3).reshape(rows * (SIDE + pad), cols * (SIDE + pad))
+  return canvas[:canvas.shape[0] - pad, :canvas.shape[1] - pad]
+
+
+def per_class(labels, rows=10, cols=10):
+  """Indices of the first images of each class present, grouped in label order, and each row's label.
+
+  The rows are split evenly among the classes present (the first classes get one more when they do not divide),
+  so 10 classes get one row each and 2 classes five each. Returns (indices of length rows*cols, with -1 where a
+  class has too few images; classes, the class of each row).
+  """
+  labels = np.asarray(labels)
+  present = np.unique(labels)
+  indices, classes = [], []
+  for label, group in zip(present, np.array_split(np.arange(rows), len(present))):
+    n = len(group) * cols
+    chosen = np.flatnonzero(labels == label)[:n]
+    indices.extend(list(chosen) + [-1] * (n - len(chosen)))
+    classes.extend([int(label)] * len(group))
+  return np.array(indices, np.int64), classes
+
+
+def reconstructions(originals, recons, labels, class_names, path, title='Reconstructions of test images, by class'):
+  """A 10 x 10 grid of `recons` (flat, aligned with `labels`), the first of each class present, rows by class.
+
+  `originals` is accepted so callers can pass the pair; only the reconstructions are drawn. The class name stands
+  at the first row of its group. Size: `grid_size(10, 10)`.
+  """
+  del originals
+  indices, classes = per_class(labels)
+  recons = np.asarray(recons)
+  images = np.where(indices[:, None] >= 0, recons[np.maximum(indices, 0)], np.nan)
+  names = [class_names[c] if r == 0 or classes[r - 1] != c else '' for r, c in enumerate(classes)]
+  _image_grid(images, len(classes), 10, path, title, row_labels=names)
+
+
+def originals_vs_reconstructions(originals, recons, path, pairs=2, cols=10,
+                                 title='Test images and their reconstructions'):
+  """`pairs` pairs of rows of `cols` images: originals above their reconstructions. Size: `grid_size(2*pairs, cols)`."""
+  originals, recons = np.asarray(originals), np.asarray(recons)
+  rows = []
+  for p in range(pairs):
+    block = slice(p * cols, (p + 1) * cols)
+    rows += [_fill(originals[block], cols), _fill(recons[block], cols)]
+  _image_grid(np.concatenate(rows), 2 * pairs, cols, path, title, row_labels=['original', 'reconstruction'] * pairs)
+
+
+def samples(images, path, title='Samples from the prior'):
+  """A square-ish grid of flat images (see `square_shape`). Size: `grid_size(*square_shape(n), row_labels=False)`."""
+  rows, cols = square_shape(len(images))
+  _image_grid(images, rows, cols, path, title)
+
+
+def traversal(images, values, dims, path, title='Latent traversals'):
+  """Images (D, S, 784): row d sweeps z[dims[d]] over the S `values`. Size: `grid_size(D, S)`."""
+  images = np.asarray(images)
+  num_dims, num_values = images.shape[:2]
+  _image_grid(images.reshape(-1, SIDE * SIDE), num_dims, num_values, path, title,
+              row_labels=[f'z[{d}]' for d in dims], col_labels=[f'{v:.3g}' for v in values])
+
+
+def interpolation(images, path, title='Interpolations between test images'):
+  """Images (P, S, 784): row p decodes a path of S steps, its ends the endpoints' reconstructions.
+
+  Columns are labelled with the fraction t of the way along. Size: `grid_size(P, S, row_labels=False)`.
+  """
+  images = np.asarray(images)
+  num_paths, num_steps = images.shape[:2]
+  _image_grid(images.reshape(-1, SIDE * SIDE), num_paths, num_steps, path, title,
+              col_labels=[f'{t:.2g}' for t in np.linspace(0, 1, num_steps)])
+
+
+def manifold(images, grid_values, dims, path, title='Learned 2-D manifold'):
+  """Images (n, n, 784), images[i, j] decoded at z[dims[0]] = grid_values[j], z[dims[1]] = grid_values[i].
+
+  Drawn as one image with z[dims[1]] growing upwards, ticks at a few grid values. Size: `SIZES['manifold']`.
+  """
+  images = np.asarray(images)
+  n = images.shape[0]
+  canvas = tile(images[::-1].reshape(-1, SIDE * SIDE), n, n)  # Row i = 0 (lowest value) at the bottom.
+  width, height = SIZES['manifold']
+  fig = _figure(width, height)
+  ax = fig.add_axes([100 / width, 80 / height, 640 / width, 640 / height])
+  ax.imshow(canvas, cmap=_CMAP, vmin=0, vmax=1)
+  ticks = np.unique(np.linspace(0, n - 1, min(n, 5)).round().astype(int))
+  centers = ticks * SIDE + (SIDE - 1) / 2
+  ax.set_xticks(centers, [f'{grid_values[j]:.2g}' for j in ticks], fontsize=TICK_PT)
+  ax.set_yticks(canvas.shape[0] - 1 - centers, [f'{grid_values[i]:.2g}' for i in ticks], fontsize=TICK_PT)
+  ax.set_xlabel(f'z[{dims[0]}]', fontsize=LABEL_PT)
+  ax.set_ylabel(f'z[{dims[1]}]', fontsize=LABEL_PT)
+  ax.set_title(title, fontsize=TITLE_PT)
+  _save(fig, path)
+
+
+def latent_scatter(points, labels, class_names, path, xlabel='z[0]', ylabel='z[1]',
+                   title='Latent means of test images'):
+  """(N, 2) points, each class its own tab10 colour and marker (by class index). Size: `SIZES['latent_scatter']`."""
+  points, labels = np.asarray(points), np.asarray(labels)
+  fig = _figure(*SIZES['latent_scatter'], layout='constrained')
+  ax = fig.add_subplot()
+  colors = colormaps['tab10'].colors
+  for c in np.unique(labels):
+    xy = points[labels == c]
+    ax.scatter(xy[:, 0], xy[:, 1], s=6, alpha=0.5, linewidths=0, color=colors[c % 10], marker=MARKERS[c % 10],
+               label=class_names[c])
+  legend = fig.legend(loc='outside right center', fontsize=LABEL_PT, markerscale=2.5, frameon=False)
+  for handle in legend.legend_handles:
+    handle.set_alpha(1)
+  ax.set_xlabel(xlabel, fontsize=LABEL_PT)
+  ax.set_ylabel(ylabel, fontsize=LABEL_PT)
+  ax.tick_params(labelsize=TICK_PT)
+  ax.set_title(title, fontsize=TITLE_PT)
+  _save(fig, path)
+
+
+def learning_curves(records, path, title='Learning curves'):
+  """Recon, KL and -ELBO per epoch, train and test, from metrics.jsonl records. Size: `SIZES['learning_curves']`.
+
+  An epoch missing a key (e.g. not evaluated) is skipped for that line only.
+  """
+  fig = _figure(*SIZES['learning_curves'], layout='constrained')
+  panels = (('recon', 'reconstruction  -log p(x|z)'), ('kl', 'KL(q(z|x) || p(z))'), ('neg_elbo', '-ELBO'))
+  for ax, (metric, name) in zip(fig.subplots(1, 3), panels):
+    for split, style in (('train', '-'), ('test', '--')):
+      key = f'{split}/{metric}'
+      epochs = [r['epoch'] for r in records if key in r]
+      marker = 'o' if len(epochs) <= 25 else ''  # Markers show a lone point; on long runs they only clutter.
+      ax.plot(epochs, [r[key] for r in records if key in r], style, marker=marker, markersize=4, label=split)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlabel('epoch', fontsize=LABEL_PT)
+    ax.set_ylabel('nats per image', fontsize=LABEL_PT)
+    ax.tick_params(labelsize=TICK_PT)
+    ax.set_title(name, fontsize=LABEL_PT + 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=TICK_PT)
+  fig.suptitle(title, fontsize=TITLE_PT)
+  _save(fig, path)
+
+
+def _fill(images, n):
+  """`images` padded with NaN images to n of them."""
+  out = np.full((n, SIDE * SIDE), np.nan)
+  out[:len(images)] = images[:n]
+  return out
+
+
+def _image_grid(images, rows, cols, path, title, row_labels=None, col_labels=None):
+  """Draws flat images as a rows x cols grid at exactly SCALE screen pixels per image pixel, and saves it."""
+  canvas = tile(images, rows, cols, PAD)
+  width, height = grid_size(rows, cols, row_labels is not None)
+  fig = _figure(width, height)
+  label_width = LABEL_WIDTH if row_labels is not None else MARGIN
+  left = (width + label_width - MARGIN - SCALE * canvas.shape[1]) // 2  # Centred in any room MIN_WIDTH adds.
+  ax = fig.add_axes([left / width, BOTTOM / height, SCALE * canvas.shape[1] / width, SCALE * canvas.shape[0] / height])
+  ax.imshow(canvas, cmap=_CMAP, vmin=0, vmax=1, interpolation='nearest')
+  centers = np.arange(max(rows, cols)) * (SIDE + PAD) + (SIDE - 1) / 2
+  labelled = [r for r in range(rows) if row_labels is not None and row_labels[r]]
+  ax.set_yticks(centers[labelled], [row_labels[r] for r in labelled], fontsize=LABEL_PT)
+  ax.set_xticks(centers[:cols] if col_labels else [], col_labels or [], fontsize=TICK_PT)
+  ax.xaxis.set_ticks_position('top')
+  ax.tick_params(length=0)
+  ax.spines[:].set_visible(False)
+  # Wrapped rather than clipped should a long title outgrow even MIN_WIDTH.
+  fig.text(0.5, 1 - 10 / height, title, ha='center', va='top', fontsize=TITLE_PT, wrap=True)
+  _save(fig, path)
+
+
+def _figure(width, height, layout=None):
+  return Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout=layout)
+
+
+def _save(fig, path):
+  FigureCanvasAgg(fig)
+  fig.savefig(path, dpi=DPI, format='png')
