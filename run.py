@@ -3,6 +3,7 @@
 Override any config key with `--config.train.num_epochs=2`; `--mode=eval` re-evaluates the latest checkpoint.
 """
 import logging as std_logging
+import re
 import sys
 
 from absl import app, flags, logging
@@ -20,8 +21,15 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+    _fail(f'unexpected arguments: {" ".join(argv[1:])}')
+  try:
+    config = FLAGS.config
+    config.keys()  # config_flags reports a file it could not load only when the config is first used.
+  except OSError as e:
+    reason = str(e.__cause__ or e).strip().splitlines()[-1].strip()
+    _fail(f'--config={_flag_value(sys.argv, "config")}: cannot load ({reason})')
   import jax  # pylint: disable=g-import-not-at-top
+  std_logging.getLogger('jax._src.xla_bridge').setLevel(std_logging.WARNING)  # "Unable to initialize backend 'tpu'"
   if FLAGS.num_cpu_devices:
     jax.config.update('jax_num_cpu_devices', FLAGS.num_cpu_devices)
   from vae import train  # pylint: disable=g-import-not-at-top
@@ -29,18 +37,42 @@ def main(argv):
   logging.get_absl_handler().addFilter(_quiet_libraries)
   try:
     if FLAGS.mode == 'train':
-      train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+      train.train_and_evaluate(config, FLAGS.workdir)
     else:
-      train.evaluate(FLAGS.config, FLAGS.workdir)
+      train.evaluate(config, FLAGS.workdir)
   except VaeError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+    _fail(e)
+
+
+def parse_flags(argv):
+  """absl's parsing, with each mistake (unknown or misspelt key, bad value, missing flag) as one line and exit 2."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    _fail(e)
+  except (AttributeError, KeyError) as e:  # The locked config refuses a key it does not have.
+    text = str(e)
+    hint = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', text)
+    name = hint.group(2) if hint else re.search(r'\w+', text).group(0)
+    overrides = [a.split('=')[0] for a in argv[1:] if a.startswith('--config.') and name in a.split('=')[0].split('.')]
+    _fail(f'{overrides[0] if overrides else name}: no such config key'
+          f'{f" (did you mean {hint.group(1)!r}?)" if hint else ""}')
+
+
+def _flag_value(argv, name):
+  values = [a.split('=', 1)[1] for a in argv if a.startswith(f'--{name}=')]
+  return values[-1] if values else '?'
+
+
+def _fail(message):
+  print(f'error: {" ".join(str(message).split())}', file=sys.stderr)
+  sys.exit(2)
 
 
 def _quiet_libraries(record):
-  """Keeps warnings and this project's log lines; drops the libraries' (Orbax's) chatter at INFO."""
-  return record.levelno >= std_logging.WARNING or '/orbax/' not in record.pathname
+  """Keeps warnings and this project's log lines; drops the libraries' (Orbax's, XLA's) chatter at INFO."""
+  return record.levelno >= std_logging.WARNING or not any(p in record.pathname for p in ('/orbax/', 'xla_bridge'))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

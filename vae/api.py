@@ -104,10 +104,12 @@ def load(workdir, epoch=None):
   like = steps.init_state(params, steps.make_optimizer(config.train))
   ckpts = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints)
   try:
-    epoch = ckpts.latest_epoch() if epoch is None else epoch
     if epoch is None:
-      raise VaeError(f'{ckpts.directory}: no checkpoint')
-    state = ckpts.restore(epoch, like)
+      state, epoch = ckpts.restore_latest(like, set_aside=False)
+      if state is None:
+        raise VaeError(f'{ckpts.directory}: no readable checkpoint')
+    else:
+      state = ckpts.restore(epoch, like)
   finally:
     ckpts.close()
   return Model(config, graphdef, state['params'], epoch)

@@ -40,8 +40,8 @@ def evaluate(model, config, dataset, test_images, train_images, test_metrics, hi
   folder = os.path.join(workdir, 'figures')
   os.makedirs(folder, exist_ok=True)
   paths = _figures(model, config, dataset, test_images, mean, kl_per_dim, history, folder)
-  records.write_json(os.path.join(workdir, 'results.json'), results)
   records.write_text(os.path.join(workdir, 'report.md'), report(config, results, paths, workdir))
+  records.write_json(os.path.join(workdir, 'results.json'), results)  # Last: its presence means all is written.
   return results
 
 

@@ -6,6 +6,8 @@ import json
 import os
 import tempfile
 
+from vae.errors import VaeError
+
 
 def write_json(path, obj):
   """Writes `obj` as JSON to `path` atomically."""
@@ -13,30 +15,52 @@ def write_json(path, obj):
 
 
 def write_text(path, text):
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or '.', prefix='.' + os.path.basename(path))
+  """Writes `text` to `path` atomically; raises VaeError if it cannot (the old file, if any, is left as it was)."""
+  try:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or '.', prefix='.' + os.path.basename(path))
+  except OSError as e:
+    raise VaeError(f'{path}: cannot write ({e.strerror or e})') from None
   try:
     with os.fdopen(fd, 'w') as f:
       f.write(text)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
-  except BaseException:
+  except BaseException as e:
     os.remove(tmp)
+    if isinstance(e, OSError):
+      raise VaeError(f'{path}: cannot write ({e.strerror or e})') from None
     raise
 
 
+def read_json(path):
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise VaeError(f'{path}: cannot read ({getattr(e, "strerror", None) or e})') from None
+
+
 def read_jsonl(path):
+  """The records of `path`; a last line without its newline (a run killed mid-append) is dropped."""
   if not os.path.exists(path):
     return []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    lines = f.read().split('\n')
+  try:
+    return [json.loads(line) for line in lines[:-1] if line.strip()]
+  except ValueError as e:
+    raise VaeError(f'{path}: corrupt record ({e})') from None
 
 
 def append_jsonl(path, obj):
-  with open(path, 'a') as f:
-    f.write(json.dumps(obj, sort_keys=True) + '\n')
-    f.flush()
-    os.fsync(f.fileno())
+  try:
+    with open(path, 'a') as f:
+      f.write(json.dumps(obj, sort_keys=True) + '\n')
+      f.flush()
+      os.fsync(f.fileno())
+  except OSError as e:
+    raise VaeError(f'{path}: cannot write ({e.strerror or e})') from None
 
 
 def truncate_metrics(path, last_epoch):

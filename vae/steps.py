@@ -42,9 +42,11 @@ def train_step(state, x, key, *, graphdef, optimizer, model_config, beta):
 
 
 def train_epoch(state, images, epoch, keys, *, graphdef, optimizer, config, batch_sharding):
-  """One pass over `images` (uint8, (N, 784), on device) in a fresh order; metrics are means over its steps.
+  """One pass over `images` (uint8, (N, 784), on device) in a fresh order.
 
-  The last N % batch_size images of each permutation are dropped, so every step has a full batch.
+  Returns (state, metrics, health): metrics are means over the epoch's steps; health holds each step's loss and
+  gradient norm, so that a non-finite one can be named. The last N % batch_size images of each permutation are
+  dropped, so every step has a full batch.
   """
   batch_size = config.train.batch_size
   num_steps = images.shape[0] // batch_size
@@ -61,7 +63,8 @@ def train_epoch(state, images, epoch, keys, *, graphdef, optimizer, config, batc
     return step_fn(state, x, jax.random.fold_in(keys['train'], step))
 
   state, metrics = jax.lax.scan(body, state, order)
-  return state, jax.tree.map(jnp.mean, metrics)
+  health = {'loss': metrics['loss'], 'grad_norm': metrics['grad_norm']}
+  return state, jax.tree.map(jnp.mean, metrics), health
 
 
 def evaluate(params, batches, num_images, key, *, graphdef, config, batch_sharding):

@@ -6,8 +6,8 @@ config.json and metrics.jsonl there, then the full evaluation (results.json, fig
 """
 import dataclasses
 import functools
-import math
 import os
+import tempfile
 import time
 
 import jax
@@ -80,8 +80,11 @@ class Run:
     model = api.Model(self.config, self.graphdef, state['params'], epoch)
     results = {'epoch': epoch, 'step': int(state['step']), **test_metrics}
     t0 = time.perf_counter()
-    results = evaluation.evaluate(model, self.config, self.dataset, self.test_images, self.train_images_fixed,
-                                  results, records.read_jsonl(metrics_path), workdir)
+    try:
+      results = evaluation.evaluate(model, self.config, self.dataset, self.test_images, self.train_images_fixed,
+                                    results, records.read_jsonl(metrics_path), workdir)
+    except OSError as e:  # Figures and report; results.json, written last, keeps its previous content.
+      raise VaeError(f'{e.filename or workdir}: cannot write the evaluation ({e.strerror or e})') from None
     logging.info('evaluated in %.1fs: test -elbo %.2f, IW NLL (%d samples) %.2f, active units %d, k-means acc %.3f, '
                  'probe acc %.3f; figures and report.md in %s', time.perf_counter() - t0, results['test/neg_elbo'],
                  self.config.eval.iw_samples, results['test/nll_iw'], results['test/active_units'],
@@ -92,10 +95,14 @@ class Run:
 def train_and_evaluate(config, workdir):
   """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the final test metrics."""
   run = Run(config)
-  paths = _prepare_workdir(workdir, config)
-  ckpts = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints)
+  paths = _prepare_workdir(workdir)
+  ckpts = _open_checkpoints(run, workdir, paths)
   try:
-    state, start = _restore_or_init(run, ckpts)
+    state, start = ckpts.restore_latest(run.initial_state)
+    if state is None:
+      state = run.initial_state
+    else:
+      logging.info('resuming from the checkpoint of epoch %d in %s', start, ckpts.directory)
     records.truncate_metrics(paths['metrics'], start)
     num_epochs = config.train.num_epochs
     if start < num_epochs:
@@ -107,15 +114,21 @@ def train_and_evaluate(config, workdir):
     epoch_times = []
     for epoch in range(start + 1, num_epochs + 1):
       t0 = time.perf_counter()
-      state, train = compiled(state, run.train_images, jnp.int32(epoch), run.keys)
+      first_step = int(state['step'])
+      state, train, health = compiled(state, run.train_images, jnp.int32(epoch), run.keys)
       train = {f'train/{k}': float(v) for k, v in train.items()}
       seconds = time.perf_counter() - t0
-      _check_finite(train, epoch, int(state['step']))
+      _check_finite(health, epoch, first_step, ckpts.latest_epoch())
       record = {'epoch': epoch, 'step': int(state['step']), **train, **run.test_metrics(state['params']),
                 'images_per_sec': run.steps_per_epoch * config.train.batch_size / seconds, 'seconds': seconds}
+      records.write_text(paths['config'], config.to_json(indent=2) + '\n')
       records.append_jsonl(paths['metrics'], record)
       if epoch % config.train.checkpoint_every_epochs == 0 or epoch == num_epochs:
-        ckpts.save(epoch, state)
+        try:
+          ckpts.save(epoch, state)
+        except VaeError:  # The records past the last checkpoint would be redone on resume: drop them now.
+          _try(records.truncate_metrics, paths['metrics'], ckpts.latest_epoch() or 0)
+          raise
       epoch_times.append(time.perf_counter() - t0)
       eta = (num_epochs - epoch) * np.mean(epoch_times)
       logging.info('epoch %d/%d  train -elbo %.2f  test -elbo %.2f (recon %.2f, kl %.2f)  %.1fs  %.0f img/s  '
@@ -134,41 +147,59 @@ def train_and_evaluate(config, workdir):
 def evaluate(config, workdir):
   """Re-evaluates the latest checkpoint in `workdir` without training; returns and writes its test metrics."""
   run = Run(config)
-  paths = _prepare_workdir(workdir, config)
-  ckpts = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints)
+  paths = _prepare_workdir(workdir)
+  ckpts = _open_checkpoints(run, workdir, paths)
   try:
-    epoch = ckpts.latest_epoch()
-    if epoch is None:
+    state, epoch = ckpts.restore_latest(run.initial_state)
+    if state is None:
       raise VaeError(f'{ckpts.directory}: no checkpoint to evaluate (train first with --mode=train)')
-    state = ckpts.restore(epoch, run.initial_state)
   finally:
     ckpts.close()
   return run.report(state, epoch, run.test_metrics(state['params']), workdir, paths['metrics'])
 
 
-def _prepare_workdir(workdir, config):
+def _prepare_workdir(workdir):
+  """Creates `workdir` and makes sure it is writable; writes nothing else."""
   try:
     os.makedirs(workdir, exist_ok=True)
-    paths = {name: os.path.join(workdir, name) for name in ('config.json', 'metrics.jsonl', 'results.json')}
-    records.write_text(paths['config.json'], config.to_json(indent=2) + '\n')
+    with tempfile.TemporaryFile(dir=workdir):
+      pass
   except OSError as e:
     raise VaeError(f'workdir {workdir}: cannot write ({e.strerror or e})') from None
-  return {'metrics': paths['metrics.jsonl'], 'results': paths['results.json']}
+  return {name: os.path.join(workdir, f'{name}.{ext}')
+          for name, ext in (('config', 'json'), ('metrics', 'jsonl'), ('results', 'json'))}
 
 
-def _restore_or_init(run, ckpts):
-  epoch = ckpts.latest_epoch()
-  if epoch is None:
-    return run.initial_state, 0
-  logging.info('resuming from the checkpoint of epoch %d in %s', epoch, ckpts.directory)
-  return ckpts.restore(epoch, run.initial_state), epoch
+def _open_checkpoints(run, workdir, paths):
+  """The workdir's checkpoints, after refusing those of a different model (nothing has been written yet)."""
+  ckpts = checkpoints.Checkpoints(workdir, run.config.train.keep_checkpoints)
+  if ckpts.latest_epoch() is not None:
+    try:
+      if os.path.exists(paths['config']):
+        validation.check_same_model(records.read_json(paths['config']), run.config, paths['config'])
+      ckpts.check_compatible(run.initial_state)
+    except VaeError:
+      ckpts.close()
+      raise
+  return ckpts
 
 
-def _check_finite(metrics, epoch, step):
-  for name, value in metrics.items():
-    if not math.isfinite(value):
-      raise VaeError(f'epoch {epoch} (step {step}): {name} is {value}; training stopped, the last good checkpoint '
-                     f'is kept')
+def _check_finite(health, epoch, first_step, last_checkpoint):
+  """Raises VaeError naming the first step of the epoch whose loss or gradient norm is not finite."""
+  bad = {name: np.flatnonzero(~np.isfinite(np.asarray(values))) for name, values in health.items()}
+  bad = {name: int(indices[0]) for name, indices in bad.items() if indices.size}
+  if bad:
+    index = min(bad.values())
+    quantities = ', '.join(f'{name} is {float(health[name][index])}' for name in sorted(bad) if bad[name] == index)
+    kept = f'the checkpoint of epoch {last_checkpoint} is kept' if last_checkpoint else 'no checkpoint was written'
+    raise VaeError(f'epoch {epoch}, step {first_step + index + 1}: {quantities}; training stopped, {kept}')
+
+
+def _try(fn, *args):
+  try:
+    fn(*args)
+  except VaeError:
+    pass
 
 
 def _duration(seconds):

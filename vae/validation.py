@@ -46,9 +46,37 @@ def check_data(config, dataset):
                    f'training images of {config.data.name} (classes {config.data.classes})')
 
 
+# The keys that fix the shapes and meaning of a checkpoint's arrays: a workdir trained with other values is refused.
+MODEL_KEYS = ('model', 'train.optimizer')
+
+
+def check_same_model(saved, config, path):
+  """Refuses to resume from checkpoints written under `saved` (config.json's dict) if a model key differs."""
+  current = config.to_dict()
+  differences = []
+  for key in MODEL_KEYS:
+    old, new = _flatten(_get(saved, key), key), _flatten(_get(current, key), key)
+    differences += [f'{k}={_plain(old.get(k))} there, {_plain(new.get(k))} now' for k in sorted(set(old) | set(new))
+                    if _plain(old.get(k)) != _plain(new.get(k))]
+  if differences:
+    raise VaeError(f'{path}: the checkpoints in this workdir are of a different model ({"; ".join(differences)}); '
+                   f'use another --workdir')
+
+
+def _flatten(value, prefix):
+  if isinstance(value, dict):
+    return {k: v for name, sub in value.items() for k, v in _flatten(sub, f'{prefix}.{name}').items()}
+  return {prefix: value}
+
+
+def _plain(value):
+  """JSON's view of a value: tuples and lists alike."""
+  return list(value) if isinstance(value, (tuple, list)) else value
+
+
 def _get(config, dotted):
   for part in dotted.split('.'):
-    config = config[part]
+    config = config.get(part) if isinstance(config, dict) else config[part]
   return config
 
 

@@ -1,0 +1,304 @@
+"""What the README's "Reliability" section promises, tried through the CLI as a user meets it.
+
+Runs killed with SIGKILL at several moments and resumed end bit-identical to an uninterrupted run; corrupt
+checkpoints are set aside; a different model's workdir, a non-finite loss, a full disk and every kind of bad config
+value end with one line on stderr, exit code 2, and nothing lost.
+"""
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import DENSE, ROOT, read_json, read_jsonl, run_cli
+from vae import records
+
+
+def snapshot(workdir):
+  """{relative path: bytes} of every file under `workdir`: to show that a refused run changed nothing."""
+  out = {}
+  for path in glob.glob(os.path.join(workdir, '**'), recursive=True):
+    if os.path.isfile(path):
+      with open(path, 'rb') as f:
+        out[os.path.relpath(path, workdir)] = f.read()
+  return out
+
+
+def assert_refused(result, *fragments):
+  """Exit code 2, no traceback, and a last stderr line `error: ...` holding each fragment."""
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert 'Traceback' not in result.stderr
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('error: '), last
+  for fragment in fragments:
+    assert fragment in last, last
+  return last
+
+
+def same_epochs(a, b):
+  """metrics.jsonl records agree on every metric (timings aside)."""
+  assert [{k: v for k, v in r.items() if '/' in k or k in ('epoch', 'step')} for r in read_jsonl(a)] == [
+      {k: v for k, v in r.items() if '/' in k or k in ('epoch', 'step')} for r in read_jsonl(b)]
+
+
+def final_params(workdir):
+  import vae  # pylint: disable=g-import-not-at-top
+  return jax.tree.leaves(jax.device_get(vae.load(workdir).params))
+
+
+# --- Exact resume after SIGKILL --------------------------------------------------------------------------------
+
+# Epochs long enough (50 steps) that a kill lands inside one; three of them, a checkpoint after each.
+KILL_ARGS = DENSE + ('--config.data.max_train_images=2000', '--config.train.num_epochs=3')
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('uninterrupted3'))
+  run_cli(*KILL_ARGS, f'--workdir={workdir}')
+  return workdir
+
+
+def _lines(path):
+  return len(read_jsonl(path)) if os.path.exists(path) else 0
+
+
+def _saving(workdir):
+  folder = os.path.join(workdir, 'checkpoints')
+  return os.path.isdir(folder) and any('tmp' in name for name in os.listdir(folder))
+
+
+def _evaluating(workdir):
+  folder = os.path.join(workdir, 'figures')
+  return os.path.isdir(folder) and bool(os.listdir(folder))
+
+
+KILL_POINTS = {
+    # During epoch 2: the first record is written, then 0.15 s into the next epoch's compute.
+    'mid_epoch': (lambda w: _lines(os.path.join(w, 'metrics.jsonl')) >= 1, 0.15),
+    # While Orbax writes a checkpoint's temporary folder (or, if that is too quick to see, right after epoch 2).
+    'mid_checkpoint': (lambda w: _saving(w) or _lines(os.path.join(w, 'metrics.jsonl')) >= 2, 0.0),
+    # While the final evaluation writes its figures.
+    'mid_evaluation': (_evaluating, 0.0),
+}
+
+
+@pytest.mark.parametrize('point', sorted(KILL_POINTS))
+def test_sigkill_then_rerun_is_bit_identical(point, uninterrupted, tmp_path):
+  condition, delay = KILL_POINTS[point]
+  workdir = str(tmp_path)
+  args = [sys.executable, os.path.join(ROOT, 'run.py'), *KILL_ARGS, f'--workdir={workdir}']
+  with open(tmp_path.parent / f'{point}.log', 'w') as log:
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=log)
+    deadline = time.monotonic() + 300
+    while not condition(workdir):
+      assert proc.poll() is None, f'the run ended before the kill point {point}'
+      assert time.monotonic() < deadline
+      time.sleep(0.002)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+  assert proc.returncode == -signal.SIGKILL
+  assert not os.path.exists(os.path.join(workdir, 'results.json'))  # Killed before the run was complete.
+
+  run_cli(*KILL_ARGS, f'--workdir={workdir}')  # The same command again.
+  assert read_json(os.path.join(workdir, 'results.json')) == read_json(os.path.join(uninterrupted, 'results.json'))
+  same_epochs(os.path.join(workdir, 'metrics.jsonl'), os.path.join(uninterrupted, 'metrics.jsonl'))
+  for a, b in zip(final_params(workdir), final_params(uninterrupted), strict=True):
+    np.testing.assert_array_equal(a, b)
+  assert not glob.glob(os.path.join(workdir, 'checkpoints', '*tmp*'))  # Orbax's leftovers are cleaned up.
+
+
+def test_torn_last_metrics_line_is_dropped(tmp_path):
+  path = str(tmp_path / 'metrics.jsonl')
+  with open(path, 'w') as f:
+    f.write('{"epoch": 1}\n{"epoch": 2}\n{"epo')  # Killed mid-append.
+  assert records.read_jsonl(path) == [{'epoch': 1}, {'epoch': 2}]
+  assert records.truncate_metrics(path, 1) == [{'epoch': 1}]
+  assert records.read_jsonl(path) == [{'epoch': 1}]
+
+
+# --- Corrupt checkpoints -----------------------------------------------------------------------------------------
+
+def _truncate_arrays(checkpoint):
+  for path in glob.glob(os.path.join(checkpoint, 'default', 'ocdbt.process_0', 'd', '*')):
+    with open(path, 'r+b') as f:
+      f.truncate(20)
+
+
+def _wrong_digest(checkpoint):
+  path = os.path.join(checkpoint, '_CHECKPOINT_METADATA')
+  metadata = read_json(path)
+  metadata['custom_metadata']['sha256'] = '0' * 64
+  with open(path, 'w') as f:
+    json.dump(metadata, f)
+
+
+@pytest.mark.parametrize('corrupt', [_truncate_arrays, _wrong_digest], ids=['truncated', 'digest'])
+def test_corrupt_latest_checkpoint_is_set_aside_and_the_previous_used(corrupt, trained, tmp_path):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained, workdir)
+  os.remove(os.path.join(workdir, 'results.json'))
+  corrupt(os.path.join(workdir, 'checkpoints', '2'))
+  result = run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}')
+  assert 'checkpoints/2: ' in result.stderr and 'trying the checkpoint before it' in result.stderr
+  assert [name.split('-')[0] for name in os.listdir(os.path.join(workdir, 'checkpoints-unreadable'))] == ['2']
+  # Epoch 2 was redone from epoch 1's checkpoint, exactly as the first time.
+  assert read_json(os.path.join(workdir, 'results.json')) == read_json(os.path.join(trained, 'results.json'))
+  same_epochs(os.path.join(workdir, 'metrics.jsonl'), os.path.join(trained, 'metrics.jsonl'))
+
+
+# --- A different model's workdir -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize('with_config_json', [True, False])
+def test_workdir_of_another_model_is_refused_untouched(with_config_json, trained, tmp_path):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained, workdir)
+  if not with_config_json:
+    os.remove(os.path.join(workdir, 'config.json'))
+  before = snapshot(workdir)
+  result = run_cli(*DENSE, '--config.train.num_epochs=3', '--config.model.latent_dim=8', f'--workdir={workdir}',
+                   check=False)
+  if with_config_json:
+    assert_refused(result, 'different model', 'model.latent_dim=128 there, 8 now')
+  else:  # Only the checkpoint's shapes to go by.
+    assert_refused(result, 'different model', 'params/encoder/mean/bias: float32[128] in the checkpoint, '
+                   'float32[8] now')
+  assert snapshot(workdir) == before
+
+
+def test_eval_of_another_model_is_refused(trained, tmp_path):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained, workdir)
+  before = snapshot(workdir)
+  result = run_cli(*DENSE, '--config.train.optimizer=rmsprop', '--mode=eval', f'--workdir={workdir}', check=False)
+  assert_refused(result, 'different model', 'train.optimizer=adam there, rmsprop now')
+  assert snapshot(workdir) == before
+
+
+# --- Non-finite loss -------------------------------------------------------------------------------------------
+
+def test_nan_stops_training_and_keeps_the_last_good_checkpoint(trained, tmp_path):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained, workdir)
+  before = snapshot(workdir)
+  # A learning rate of 1e30 sends the first Adam update's parameters to ~1e30: the next loss overflows.
+  result = run_cli(*DENSE, '--config.train.num_epochs=3', '--config.train.learning_rate=1e30',
+                   f'--workdir={workdir}', check=False)
+  line = assert_refused(result, 'epoch 3, step 22: ', 'training stopped, the checkpoint of epoch 2 is kept')
+  assert 'loss is nan' in line or 'loss is inf' in line
+  assert snapshot(workdir) == before  # Checkpoints, metrics, results and config all as they were.
+
+
+# --- Full disk, unwritable workdir --------------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+  """A 40 MB tmpfs (root only; skipped where mounting is not allowed)."""
+  mount = tmp_path / 'disk'
+  mount.mkdir()
+  if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', str(mount)], capture_output=True,
+                    check=False).returncode:
+    pytest.skip('cannot mount a tmpfs here (needs root)')
+  yield mount
+  subprocess.run(['umount', str(mount)], check=False)
+
+
+def _fill(disk, leave_bytes):
+  filler = disk / 'filler'
+  with open(filler, 'wb', buffering=0) as f:
+    try:
+      while True:
+        f.write(b'\0' * 2 ** 16)
+    except OSError:
+      pass
+  os.truncate(filler, os.path.getsize(filler) - leave_bytes)
+  return filler
+
+
+def test_full_disk_keeps_the_previous_checkpoint(small_disk, trained):
+  workdir = str(small_disk / 'run')
+  run_cli(*DENSE, '--config.train.num_epochs=1', f'--workdir={workdir}')
+  results = read_json(os.path.join(workdir, 'results.json'))
+  filler = _fill(small_disk, 256 * 1024)
+  result = run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}', check=False)
+  assert_refused(result, 'checkpoints: cannot save the checkpoint of epoch 2', 'MB free',
+                 'the checkpoint of epoch 1 is intact')
+  assert os.listdir(os.path.join(workdir, 'checkpoints')) == ['1']
+  assert [r['epoch'] for r in read_jsonl(os.path.join(workdir, 'metrics.jsonl'))] == [1]
+  assert read_json(os.path.join(workdir, 'results.json')) == results
+  os.remove(filler)  # Space again: the same command finishes as if nothing had happened.
+  run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}')
+  assert read_json(os.path.join(workdir, 'results.json')) == read_json(os.path.join(trained, 'results.json'))
+
+
+def test_unwritable_workdir(tmp_path):
+  blocker = tmp_path / 'file'
+  blocker.write_text('a file, not a folder')
+  result = run_cli(*DENSE, f'--workdir={blocker}/run', check=False)
+  assert_refused(result, f'workdir {blocker}/run: cannot write')
+  assert blocker.read_text() == 'a file, not a folder'
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root writes to read-only folders')
+def test_read_only_workdir(tmp_path):
+  workdir = tmp_path / 'run'
+  workdir.mkdir()
+  workdir.chmod(0o500)
+  result = run_cli(*DENSE, f'--workdir={workdir}', check=False)
+  assert_refused(result, f'workdir {workdir}: cannot write')
+  assert not os.listdir(workdir)
+
+
+# --- Bad config values, bad flags, bad data ------------------------------------------------------------------
+
+BAD_VALUES = [
+    (('--config.model.latent_dim=0',), 'model.latent_dim=0: must be positive'),
+    (('--config.train.num_epochs=-1',), 'train.num_epochs=-1: must be positive'),
+    (('--config.train.batch_size=0',), 'train.batch_size=0: must be positive'),
+    (('--config.train.learning_rate=0',), 'train.learning_rate=0.0: must be a positive number'),
+    (('--config.train.beta=-1',), 'train.beta=-1.0: must be a number >= 0'),
+    (('--config.train.batch_size=30', '--num_cpu_devices=4'),
+     'train.batch_size=30: must be divisible by the number of devices (4)'),
+    (('--config.train.batch_size=500',), 'train.batch_size=500: larger than the 400 training images'),
+    (('--config.data.name=cifar10',), "data.name='cifar10': unknown (allowed: mnist, fashion_mnist)"),
+    (('--config.model.name=resnet',), "model.name='resnet': unknown (allowed: dense, conv)"),
+    (('--config.model.likelihood=poisson',), "model.likelihood='poisson': unknown (allowed: bernoulli, gaussian)"),
+    (('--config.train.optimizer=lamb',), "train.optimizer='lamb': unknown (allowed: adam, rmsprop, sgd)"),
+    (('--config.data.classes=(1, 11)',), 'data.classes=(1, 11): fashion_mnist has classes 0..9'),
+    (('--config.train.num_epochs=two',), "flag --config.train.num_epochs=two: invalid literal for int()"),
+    (('--config.train.num_epoch=2',), "--config.train.num_epoch: no such config key (did you mean 'num_epochs'?)"),
+    (('--config.trian.num_epochs=2',), "--config.trian.num_epochs: no such config key (did you mean 'train'?)"),
+]
+
+
+@pytest.mark.parametrize('overrides,message', BAD_VALUES, ids=[m.split(':')[0] for _, m in BAD_VALUES])
+def test_bad_config_value(overrides, message, tmp_path):
+  workdir = tmp_path / 'run'
+  result = run_cli(*DENSE, *overrides, f'--workdir={workdir}', check=False)
+  assert_refused(result, message)
+  assert not workdir.exists()  # Checked before anything is written.
+
+
+def test_missing_config_file_and_flags(tmp_path):
+  result = run_cli('--config=configs/nope.py', f'--workdir={tmp_path}', check=False)
+  assert_refused(result, '--config=configs/nope.py: cannot load', 'No such file')
+  assert_refused(run_cli(*DENSE, check=False), '--workdir', 'must have a value')
+
+
+def test_corrupt_data_file_names_it(tmp_path):
+  from vae import data  # pylint: disable=g-import-not-at-top
+  folder = tmp_path / 'fashion'
+  shutil.copytree(data.find_dir('fashion_mnist'), folder)
+  target = sorted(folder.glob('t10k-labels*'))[0]
+  target.write_bytes(target.read_bytes()[:-1] if target.suffix != '.gz' else b'\x1f\x8b not gzip')
+  result = run_cli(*DENSE, f'--config.data.dir={folder}', f'--workdir={tmp_path / "run"}', check=False)
+  assert_refused(result, str(target))
+  assert not (tmp_path / 'run').exists()
