@@ -14,6 +14,8 @@ config_flags.DEFINE_config_file('config', None, 'Experiment config file (configs
 flags.DEFINE_string('workdir', None, 'Folder for checkpoints, metrics and results; rerunning resumes it.')
 flags.DEFINE_enum('mode', 'train', ['train', 'eval'], 'train: train then evaluate; eval: evaluate the latest '
                   'checkpoint only.')
+flags.DEFINE_multi_string('sweep', [], 'KEY=V1,V2,...: train one member per value at once (jax.vmap); repeat '
+                          'for a grid. Keys: seed, train.beta, train.learning_rate. Members go to WORKDIR/members/<i>/.')
 flags.DEFINE_integer('num_cpu_devices', None, 'Fake this many CPU devices (to try data parallelism on CPU).')
 flags.mark_flags_as_required(['config', 'workdir'])
 FLAGS = flags.FLAGS
@@ -32,14 +34,15 @@ def main(argv):
   std_logging.getLogger('jax._src.xla_bridge').setLevel(std_logging.WARNING)  # "Unable to initialize backend 'tpu'"
   if FLAGS.num_cpu_devices:
     jax.config.update('jax_num_cpu_devices', FLAGS.num_cpu_devices)
-  from vae import train  # pylint: disable=g-import-not-at-top
+  from vae import sweeps, train  # pylint: disable=g-import-not-at-top
   from vae.errors import VaeError  # pylint: disable=g-import-not-at-top
   logging.get_absl_handler().addFilter(_quiet_libraries)
   try:
+    members = sweeps.member_configs(config, FLAGS.sweep) if FLAGS.sweep else None
     if FLAGS.mode == 'train':
-      train.train_and_evaluate(config, FLAGS.workdir)
+      train.train_and_evaluate(config, FLAGS.workdir, members)
     else:
-      train.evaluate(config, FLAGS.workdir)
+      train.evaluate(config, FLAGS.workdir, members)
   except VaeError as e:
     _fail(e)
 

@@ -248,3 +248,25 @@ def test_init_and_apply_vmap_over_keys():
   for i, single in enumerate(singles):
     for got, want in zip(batched, call(single)):
       np.testing.assert_allclose(np.asarray(got[i]), np.asarray(want), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('size,k,stride,cin,cout', [(28, 3, 1, 1, 32), (28, 3, 2, 32, 64), (14, 3, 1, 64, 64),
+                                                    (7, 2, 1, 3, 5), (9, 3, 2, 2, 4)])
+def test_patch_conv_is_lax_conv(size, k, stride, cin, cout):
+  key_x, key_k = jax.random.split(jax.random.key(size * k + stride))
+  x = jax.random.normal(key_x, (2, 3, size, size, cin))  # Two leading batch dims.
+  kernel = jax.random.normal(key_k, (k, k, cin, cout))
+  got = models.patch_conv(x, kernel, (stride, stride))
+  want = jax.lax.conv_general_dilated(x.reshape((6, size, size, cin)), kernel, (stride, stride), 'SAME',
+                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_module_matches_nnx_conv():
+  ours = models.Conv(32, 64, strides=(2, 2), rngs=nnx.Rngs(params=jax.random.key(3)))
+  reference = nnx.Conv(32, 64, (3, 3), strides=(2, 2), rngs=nnx.Rngs(params=jax.random.key(3)))
+  np.testing.assert_array_equal(ours.kernel[...], reference.kernel[...])  # Same initialisation, same draws.
+  reference.bias[...] = jnp.linspace(-1, 1, 64)
+  ours.bias[...] = reference.bias[...]
+  x = jax.random.normal(jax.random.key(4), (5, 28, 28, 32))
+  np.testing.assert_allclose(ours(x), reference(x), rtol=1e-4, atol=1e-4)

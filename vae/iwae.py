@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from vae import losses, models
 
-# Largest number of decoder outputs (samples x images x pixels) one chunk holds, in floats.
+# Largest decoder intermediate (samples x images x its size per sample) one chunk may hold, in floats.
 CHUNK_FLOATS = 2 ** 25
 
 
@@ -33,6 +33,12 @@ def iw_log_likelihood(log_joint, mean, logvar, key, num_samples, chunk_size):
   return jax.nn.logsumexp(per_chunk, axis=0) - math.log(num_samples)
 
 
+def _largest_intermediate(decode, latent_dim):
+  """Floats in the largest array `decode` makes for one code (a conv decoder's patches dwarf its output)."""
+  jaxpr = jax.make_jaxpr(decode)(jnp.zeros((1, latent_dim)))
+  return max(math.prod(v.aval.shape) for eqn in jaxpr.eqns for v in eqn.outvars)
+
+
 def model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, sigma):
   """IW estimate of log p(x) per image of the batch `x` (B, 784) under the VAE (graphdef, params)."""
   mean, logvar = models.apply(graphdef, params, 'encode', x)
@@ -42,5 +48,6 @@ def model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, sigm
     return losses.log_likelihood(out, x, likelihood, sigma) + losses.diag_gaussian_log_prob(
         z, jnp.zeros_like(z), jnp.zeros_like(z))
 
-  chunk_size = int(max(1, min(num_samples, CHUNK_FLOATS // (x.shape[0] * x.shape[1]))))
+  per_sample = _largest_intermediate(lambda z: models.apply(graphdef, params, 'decode', z), mean.shape[-1])
+  chunk_size = int(max(1, min(num_samples, CHUNK_FLOATS // (x.shape[0] * max(per_sample, x.shape[1])))))
   return iw_log_likelihood(log_joint, mean, logvar, key, num_samples, chunk_size)

@@ -45,15 +45,52 @@ class DenseDecoder(nnx.Module):
     return self.layers[-1](z)
 
 
+def patch_conv(x, kernel, strides=(1, 1), padding='SAME'):
+  """The cross-correlation of lax.conv_general_dilated (NHWC, HWIO) as one matmul over image patches.
+
+  x (..., H, W, Cin), kernel (kh, kw, Cin, Cout); `padding` 'SAME' or ((top, bottom), (left, right)). The patches
+  are shifted slices of the padded input, so forward and backward passes are slices, pads and one matmul: inside
+  the epoch's `lax.scan`, XLA's CPU backend runs this about 10x faster than its convolution.
+  """
+  kh, kw, cin, cout = kernel.shape
+  batch, (h, w) = x.shape[:-3], x.shape[-3:-1]
+  if padding == 'SAME':
+    padding = [_same_padding(size, k, s) for size, k, s in zip((h, w), (kh, kw), strides)]
+  x = jnp.pad(x.reshape((-1, h, w, cin)), ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+  ho, wo = (x.shape[1] - kh) // strides[0] + 1, (x.shape[2] - kw) // strides[1] + 1
+  patches = jnp.concatenate([
+      x[:, i:i + strides[0] * (ho - 1) + 1:strides[0], j:j + strides[1] * (wo - 1) + 1:strides[1], :]
+      for i in range(kh) for j in range(kw)], axis=-1)  # (N, ho, wo, kh * kw * cin), ordered as the kernel.
+  return (patches @ kernel.reshape(kh * kw * cin, cout)).reshape(batch + (ho, wo, cout))
+
+
+def _same_padding(size, kernel, stride):
+  out = -(-size // stride)
+  total = max((out - 1) * stride + kernel - size, 0)
+  return total // 2, total - total // 2
+
+
+class Conv(nnx.Module):
+  """nnx.Conv's parameters and outputs ('SAME' padding, lecun-normal kernel, zero bias), computed by patch_conv."""
+
+  def __init__(self, in_features, out_features, kernel_size=(3, 3), strides=(1, 1), *, rngs):
+    self.kernel = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), (*kernel_size, in_features, out_features)))
+    self.bias = nnx.Param(jnp.zeros((out_features,)))
+    self.strides = strides
+
+  def __call__(self, x):
+    return patch_conv(x, self.kernel[...], self.strides) + self.bias[...]
+
+
 class ConvEncoder(nnx.Module):
   """Conv 32 -> Conv 64 stride 2 -> Conv 64 -> Conv 64 -> Dense 32 -> (mean, logvar); 3x3 kernels, 'SAME'."""
 
   def __init__(self, latent_dim, activation, *, rngs):
     self.convs = nnx.List([
-        nnx.Conv(1, 32, (3, 3), rngs=rngs),
-        nnx.Conv(32, 64, (3, 3), strides=(2, 2), rngs=rngs),
-        nnx.Conv(64, 64, (3, 3), rngs=rngs),
-        nnx.Conv(64, 64, (3, 3), rngs=rngs),
+        Conv(1, 32, rngs=rngs),
+        Conv(32, 64, strides=(2, 2), rngs=rngs),
+        Conv(64, 64, rngs=rngs),
+        Conv(64, 64, rngs=rngs),
     ])
     self.dense = nnx.Linear(14 * 14 * 64, 32, rngs=rngs)
     self.mean = nnx.Linear(32, latent_dim, rngs=rngs)
@@ -89,8 +126,7 @@ class UpConv(nnx.Module):
     phases = kernel[self._TAPS[:, None, :, None], self._TAPS[None, :, None, :]]
     phases = phases.transpose(2, 3, 4, 0, 1, 5).reshape(2, 2, cin, 4 * cout)
     batch, (h, w) = x.shape[:-3], x.shape[-3:-1]
-    y = jax.lax.conv_general_dilated(x.reshape((-1, h, w, cin)), phases, (1, 1), ((1, 0), (1, 0)),
-                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    y = patch_conv(x.reshape((-1, h, w, cin)), phases, padding=((1, 0), (1, 0)))
     y = y.reshape(-1, h, w, 2, 2, cout).transpose(0, 1, 3, 2, 4, 5).reshape(batch + (2 * h, 2 * w, cout))
     return y + self.bias[...]
 
@@ -101,7 +137,7 @@ class ConvDecoder(nnx.Module):
   def __init__(self, latent_dim, activation, *, rngs):
     self.dense = nnx.Linear(latent_dim, 14 * 14 * 64, rngs=rngs)
     self.deconv = UpConv(64, 32, rngs=rngs)
-    self.out = nnx.Conv(32, 1, (3, 3), rngs=rngs)
+    self.out = Conv(32, 1, rngs=rngs)
     self.activation = activation
 
   def __call__(self, z):

@@ -12,11 +12,19 @@ import optax
 
 from vae import data, losses, models
 
-OPTIMIZERS = {'adam': optax.adam, 'rmsprop': optax.rmsprop, 'sgd': optax.sgd}
+# Each optimizer's update direction with optax's defaults; the step scales it by -learning_rate itself, which is
+# what optax.adam(lr) etc. do, but with the learning rate an array (one per sweep member), not a compiled constant.
+OPTIMIZERS = {'adam': optax.scale_by_adam, 'rmsprop': optax.scale_by_rms, 'sgd': optax.identity}
+HPARAMS = ('beta', 'learning_rate')  # The float hyper-parameters a step takes as arrays: what sweeps may vary.
 
 
 def make_optimizer(train_config):
-  return OPTIMIZERS[train_config.optimizer](train_config.learning_rate)
+  return OPTIMIZERS[train_config.optimizer]()
+
+
+def hparams(config):
+  """{'beta', 'learning_rate'} of `config` as float32 scalars: traced arguments of the step, not constants."""
+  return {name: jnp.float32(config.train[name]) for name in HPARAMS}
 
 
 def init_state(params, optimizer):
@@ -31,17 +39,17 @@ def loss_fn(params, graphdef, x, key, model_config, beta):
   return metrics['loss'], metrics
 
 
-def train_step(state, x, key, *, graphdef, optimizer, model_config, beta):
+def train_step(state, x, key, hparams, *, graphdef, optimizer, model_config):
   """One optimizer update on batch `x`; returns the new state and the batch's metrics."""
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-  (_, metrics), grads = grad_fn(state['params'], graphdef, x, key, model_config, beta)
-  updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
-  params = optax.apply_updates(state['params'], updates)
+  (_, metrics), grads = grad_fn(state['params'], graphdef, x, key, model_config, hparams['beta'])
+  direction, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
+  params = jax.tree.map(lambda p, d: p - hparams['learning_rate'] * d, state['params'], direction)
   metrics['grad_norm'] = optax.tree.norm(grads)
   return {'step': state['step'] + 1, 'params': params, 'opt_state': opt_state}, metrics
 
 
-def train_epoch(state, images, epoch, keys, *, graphdef, optimizer, config, batch_sharding):
+def train_epoch(state, images, epoch, keys, hparams, *, graphdef, optimizer, config, batch_sharding):
   """One pass over `images` (uint8, (N, 784), on device) in a fresh order.
 
   Returns (state, metrics, health): metrics are means over the epoch's steps; health holds each step's loss and
@@ -52,8 +60,8 @@ def train_epoch(state, images, epoch, keys, *, graphdef, optimizer, config, batc
   num_steps = images.shape[0] // batch_size
   order = jax.random.permutation(jax.random.fold_in(keys['perm'], epoch), images.shape[0])
   order = order[:num_steps * batch_size].reshape(num_steps, batch_size)
-  step_fn = functools.partial(train_step, graphdef=graphdef, optimizer=optimizer, model_config=config.model,
-                              beta=config.train.beta)
+  step_fn = functools.partial(train_step, hparams=hparams, graphdef=graphdef, optimizer=optimizer,
+                              model_config=config.model)
 
   def body(state, batch_indices):
     step = state['step']
@@ -67,7 +75,7 @@ def train_epoch(state, images, epoch, keys, *, graphdef, optimizer, config, batc
   return state, jax.tree.map(jnp.mean, metrics), health
 
 
-def evaluate(params, batches, num_images, key, *, graphdef, config, batch_sharding):
+def evaluate(params, batches, key, hparams, *, num_images, graphdef, config, batch_sharding):
   """Test-set metrics from `batches` (uint8, (B, batch, 784), zero-padded past `num_images`), one z per image.
 
   The same `key` every epoch makes the single-sample estimates comparable across epochs.
@@ -82,7 +90,7 @@ def evaluate(params, batches, num_images, key, *, graphdef, config, batch_shardi
 
   _, (recon, kl) = jax.lax.scan(body, None, (jnp.arange(batches.shape[0]), batches))
   recon, kl = recon.reshape(-1)[:num_images], kl.reshape(-1)[:num_images]
-  return losses.batch_metrics(recon, kl, config.train.beta)
+  return losses.batch_metrics(recon, kl, hparams['beta'])
 
 
 def pad_batches(images, batch_size):

@@ -2,7 +2,9 @@
 
 `train_and_evaluate(config, workdir)` trains (resuming from the latest checkpoint in `workdir`) and writes
 config.json and metrics.jsonl there, then the full evaluation (results.json, figures/, report.md);
-`evaluate(config, workdir)` only re-evaluates.
+`evaluate(config, workdir)` only re-evaluates. With `members` (configs that differ from `config` only in the seed
+and float hyper-parameters, see vae/sweeps.py) all of them train at once, by `jax.vmap` over a leading member axis
+of the state, each in its own folder WORKDIR/members/<i>/.
 """
 import dataclasses
 import functools
@@ -16,18 +18,33 @@ import numpy as np
 from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from vae import api, checkpoints, data, evaluation, models, records, steps, validation
+from vae import api, checkpoints, data, evaluation, models, records, steps, sweeps, validation
 from vae.errors import VaeError
 
-METRICS = ('recon', 'kl', 'neg_elbo', 'loss')
+# The test set of a dynamically binarized run is binarized once, with this seed whatever the run's: every run and
+# sweep member is scored on the same binary images.
+TEST_BINARIZATION_SEED = 0
+
+
+def member_keys(seed):
+  """The PRNG keys of one run: `seed` -> key -> init / data (perm, binarize) / train / eval."""
+  init_key, data_key, train_key, eval_key = jax.random.split(jax.random.key(seed), 4)
+  perm_key, binarize_key = jax.random.split(data_key)
+  return {'init': init_key, 'perm': perm_key, 'binarize': binarize_key, 'train': train_key, 'eval': eval_key}
 
 
 class Run:
-  """Everything one config needs on device: data, keys, mesh, model structure and the compiled functions."""
+  """Everything the configs of one run or sweep need on device: data, keys, mesh, model and compiled functions.
 
-  def __init__(self, config):
-    self.config = config
-    validation.check_config(config, jax.device_count())
+  `configs` are the members (one for a plain run); they share data and model structure. With `batched`, states,
+  keys and hyper-parameters carry a leading member axis and the compiled functions are vmapped over it.
+  """
+
+  def __init__(self, configs, batched=False):
+    self.configs, self.batched = configs, batched
+    self.config = config = configs[0]
+    for member in configs:
+      validation.check_config(member, jax.device_count())
     dataset = data.load(config.data.name, config.data.dir, config.data.classes)
     self.dataset = dataclasses.replace(  # The first images only, for quick tries and tests.
         dataset, train_images=dataset.train_images[:config.data.max_train_images],
@@ -36,126 +53,201 @@ class Run:
         test_labels=dataset.test_labels[:config.data.max_test_images])
     validation.check_data(config, self.dataset)
 
-    root = jax.random.key(config.seed)
-    init_key, data_key, train_key, eval_key = jax.random.split(root, 4)
-    perm_key, binarize_key = jax.random.split(data_key)
-    self.keys = {'perm': perm_key, 'binarize': binarize_key, 'train': train_key}
-    self.eval_key = eval_key
-
     self.mesh = jax.make_mesh((jax.device_count(),), ('data',), axis_types=(jax.sharding.AxisType.Auto,))
     self.replicated = NamedSharding(self.mesh, P())
     batch_sharding = NamedSharding(self.mesh, P('data'))
 
-    self.graphdef, params = models.init(config.model, init_key)
+    keys = [member_keys(member.seed) for member in configs]
+    self.graphdef, _ = models.init(config.model, keys[0]['init'])
     self.optimizer = steps.make_optimizer(config.train)
-    self.initial_state = jax.device_put(steps.init_state(params, self.optimizer), self.replicated)
+    states = [steps.init_state(models.init(config.model, k['init'])[1], self.optimizer) for k in keys]
+    hparams = [steps.hparams(member) for member in configs]
+    keys = [{name: k[name] for name in ('perm', 'binarize', 'train', 'eval')} for k in keys]
+    self.initial_states = states
+    self.initial_state, self.keys, self.hparams = (
+        jax.device_put(_stack(xs) if batched else xs[0], self.replicated) for xs in (states, keys, hparams))
 
     # The images evaluation sees, uint8: for dynamic binarization, one fixed binarization of each set (as in IWAE).
     self.test_images, self.train_images_fixed = self.dataset.test_images, self.dataset.train_images
     if config.data.preprocessing == 'binarize_dynamic':
+      fixed = jax.random.key(TEST_BINARIZATION_SEED)
       self.test_images, self.train_images_fixed = (
-          np.asarray(data.preprocess(images, 'binarize_dynamic', jax.random.fold_in(eval_key, i)) * 255, np.uint8)
+          np.asarray(data.preprocess(images, 'binarize_dynamic', jax.random.fold_in(fixed, i)) * 255, np.uint8)
           for i, images in enumerate((self.test_images, self.train_images_fixed)))
-    test_images = self.test_images
-    self.num_test = len(test_images)
     self.train_images = jax.device_put(self.dataset.train_images, self.replicated)
-    self.test_batches = jax.device_put(steps.pad_batches(test_images, config.eval.batch_size), self.replicated)
+    self.test_batches = jax.device_put(steps.pad_batches(self.test_images, config.eval.batch_size), self.replicated)
 
     epoch = functools.partial(steps.train_epoch, graphdef=self.graphdef, optimizer=self.optimizer, config=config,
                               batch_sharding=batch_sharding)
+    evaluate = functools.partial(steps.evaluate, num_images=len(self.test_images), graphdef=self.graphdef,
+                                 config=config, batch_sharding=batch_sharding)
+    if batched:  # Members along axis 0 of state, keys, hyper-parameters; the data is shared.
+      epoch = jax.vmap(epoch, in_axes=(0, None, None, 0, 0))
+      evaluate = jax.vmap(evaluate, in_axes=(0, None, 0, 0))
     self.train_epoch = jax.jit(epoch, donate_argnums=0)
-    self.evaluate = jax.jit(functools.partial(
-        steps.evaluate, num_images=self.num_test, key=self.eval_key, graphdef=self.graphdef, config=config,
-        batch_sharding=batch_sharding))
+    self._evaluate = jax.jit(evaluate)
 
   @property
   def steps_per_epoch(self):
     return len(self.dataset.train_images) // self.config.train.batch_size
 
-  def test_metrics(self, params):
-    return {f'test/{k}': float(v) for k, v in self.evaluate(params, self.test_batches).items()}
+  def compile_epoch(self, state):
+    return self.train_epoch.lower(state, self.train_images, jnp.int32(1), self.keys, self.hparams).compile()
 
-  def report(self, state, epoch, test_metrics, workdir, metrics_path):
-    """Full evaluation of `state` (metrics, figures, report.md); writes results.json and returns its content."""
-    model = api.Model(self.config, self.graphdef, state['params'], epoch)
+  def test_metrics(self, params):
+    """{'test/recon', ...}: floats, or per member lists of floats when batched."""
+    metrics = jax.device_get(self._evaluate(params, self.test_batches, self.keys['eval'], self.hparams))
+    return {f'test/{k}': _floats(v) for k, v in metrics.items()}
+
+  def report(self, config, state, epoch, test_metrics, workdir, metrics_path):
+    """Full evaluation of one member's `state` (metrics, figures, report.md); writes results.json, returns it."""
+    model = api.Model(config, self.graphdef, state['params'], epoch)
     results = {'epoch': epoch, 'step': int(state['step']), **test_metrics}
     t0 = time.perf_counter()
     try:
-      results = evaluation.evaluate(model, self.config, self.dataset, self.test_images, self.train_images_fixed,
+      results = evaluation.evaluate(model, config, self.dataset, self.test_images, self.train_images_fixed,
                                     results, records.read_jsonl(metrics_path), workdir)
     except OSError as e:  # Figures and report; results.json, written last, keeps its previous content.
       raise VaeError(f'{e.filename or workdir}: cannot write the evaluation ({e.strerror or e})') from None
     logging.info('evaluated in %.1fs: test -elbo %.2f, IW NLL (%d samples) %.2f, active units %d, k-means acc %.3f, '
                  'probe acc %.3f; figures and report.md in %s', time.perf_counter() - t0, results['test/neg_elbo'],
-                 self.config.eval.iw_samples, results['test/nll_iw'], results['test/active_units'],
+                 config.eval.iw_samples, results['test/nll_iw'], results['test/active_units'],
                  results['latent/kmeans_acc'], results['latent/linear_probe_acc'], workdir)
     return results
 
 
-def train_and_evaluate(config, workdir):
-  """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the final test metrics."""
-  run = Run(config)
-  paths = _prepare_workdir(workdir)
-  ckpts = _open_checkpoints(run, workdir, paths)
+@dataclasses.dataclass
+class _Member:
+  """One trained config's place on disk."""
+  config: object
+  workdir: str
+  paths: dict
+  ckpts: object = None
+
+
+def train_and_evaluate(config, workdir, members=None):
+  """Trains `config` (or the sweep `members`) in `workdir`, resuming from the latest checkpoints.
+
+  Returns the final results: a dict, or for a sweep the list of the members' dicts.
+  """
+  run = Run(members or [config], batched=members is not None)
+  places = _open(run, workdir)
   try:
-    state, start = ckpts.restore_latest(run.initial_state)
-    if state is None:
-      state = run.initial_state
-    else:
-      logging.info('resuming from the checkpoint of epoch %d in %s', start, ckpts.directory)
-    records.truncate_metrics(paths['metrics'], start)
+    state, start = _restore(run, places)
+    for place in places:
+      records.truncate_metrics(place.paths['metrics'], start)
     num_epochs = config.train.num_epochs
     if start < num_epochs:
       t0 = time.perf_counter()
-      compiled = run.train_epoch.lower(state, run.train_images, jnp.int32(1), run.keys).compile()
-      logging.info('compiled the epoch (%d steps of %d images) in %.1fs on %d %s device(s)', run.steps_per_epoch,
-                   config.train.batch_size, time.perf_counter() - t0, jax.device_count(), jax.default_backend())
-    record = None
-    epoch_times = []
+      compiled = run.compile_epoch(state)
+      logging.info('compiled the epoch (%d steps of %d images%s) in %.1fs on %d %s device(s)', run.steps_per_epoch,
+                   config.train.batch_size, f', {len(places)} members' if run.batched else '',
+                   time.perf_counter() - t0, jax.device_count(), jax.default_backend())
+    epoch_records, epoch_times = None, []
     for epoch in range(start + 1, num_epochs + 1):
       t0 = time.perf_counter()
-      first_step = int(state['step'])
-      state, train, health = compiled(state, run.train_images, jnp.int32(epoch), run.keys)
-      train = {f'train/{k}': float(v) for k, v in train.items()}
+      first_step = int(np.max(state['step']))
+      state, train, health = compiled(state, run.train_images, jnp.int32(epoch), run.keys, run.hparams)
+      train = {f'train/{k}': _floats(v) for k, v in jax.device_get(train).items()}
       seconds = time.perf_counter() - t0
-      _check_finite(health, epoch, first_step, ckpts.latest_epoch())
-      record = {'epoch': epoch, 'step': int(state['step']), **train, **run.test_metrics(state['params']),
-                'images_per_sec': run.steps_per_epoch * config.train.batch_size / seconds, 'seconds': seconds}
-      records.write_text(paths['config'], config.to_json(indent=2) + '\n')
-      records.append_jsonl(paths['metrics'], record)
+      health = jax.device_get(health)
+      for i, place in enumerate(places):
+        _check_finite(_member(health, i, run.batched), epoch, first_step, place.ckpts.latest_epoch(),
+                      place.workdir if run.batched else None)
+      test = run.test_metrics(state['params'])
+      images_per_sec = len(places) * run.steps_per_epoch * config.train.batch_size / seconds
+      epoch_records = []
+      for i, place in enumerate(places):
+        record = {'epoch': epoch, 'step': first_step + run.steps_per_epoch, **_member(train, i, run.batched),
+                  **_member(test, i, run.batched), 'images_per_sec': images_per_sec, 'seconds': seconds}
+        records.write_text(place.paths['config'], place.config.to_json(indent=2) + '\n')
+        records.append_jsonl(place.paths['metrics'], record)
+        epoch_records.append(record)
       if epoch % config.train.checkpoint_every_epochs == 0 or epoch == num_epochs:
-        try:
-          ckpts.save(epoch, state)
-        except VaeError:  # The records past the last checkpoint would be redone on resume: drop them now.
-          _try(records.truncate_metrics, paths['metrics'], ckpts.latest_epoch() or 0)
-          raise
+        for i, place in enumerate(places):
+          try:
+            place.ckpts.save(epoch, _member(state, i, run.batched))
+          except VaeError:  # The records past the last checkpoint would be redone on resume: drop them now.
+            _try(records.truncate_metrics, place.paths['metrics'], place.ckpts.latest_epoch() or 0)
+            raise
       epoch_times.append(time.perf_counter() - t0)
-      eta = (num_epochs - epoch) * np.mean(epoch_times)
-      logging.info('epoch %d/%d  train -elbo %.2f  test -elbo %.2f (recon %.2f, kl %.2f)  %.1fs  %.0f img/s  '
-                   'ETA %s', epoch, num_epochs, record['train/neg_elbo'], record['test/neg_elbo'],
-                   record['test/recon'], record['test/kl'], seconds, record['images_per_sec'], _duration(eta))
+      _log_epoch(epoch_records, epoch, num_epochs, seconds, (num_epochs - epoch) * np.mean(epoch_times))
   finally:
-    ckpts.close()
-  if record is None:  # Nothing left to train: report the last checkpoint.
-    logging.info('workdir already holds epoch %d of %d; evaluating it', start, config.train.num_epochs)
-    test_metrics = run.test_metrics(state['params'])
+    for place in places:
+      place.ckpts.close()
+  if epoch_records is None:  # Nothing left to train: report the last checkpoint.
+    logging.info('workdir already holds epoch %d of %d; evaluating it', start, num_epochs)
+    test = run.test_metrics(state['params'])
+    tests = [_member(test, i, run.batched) for i in range(len(places))]
   else:
-    test_metrics = {k: v for k, v in record.items() if k.startswith('test/')}
-  return run.report(state, max(start, num_epochs), test_metrics, workdir, paths['metrics'])
+    tests = [{k: v for k, v in r.items() if k.startswith('test/')} for r in epoch_records]
+  results = [run.report(place.config, _member(state, i, run.batched), max(start, num_epochs), tests[i],
+                        place.workdir, place.paths['metrics']) for i, place in enumerate(places)]
+  if not run.batched:
+    return results[0]
+  sweeps.write_summary(workdir, [p.config for p in places], results, members_of(workdir))
+  return results
 
 
-def evaluate(config, workdir):
-  """Re-evaluates the latest checkpoint in `workdir` without training; returns and writes its test metrics."""
-  run = Run(config)
-  paths = _prepare_workdir(workdir)
-  ckpts = _open_checkpoints(run, workdir, paths)
+def evaluate(config, workdir, members=None):
+  """Re-evaluates the latest checkpoint(s) in `workdir` without training; returns and writes the results."""
+  run = Run(members or [config], batched=members is not None)
+  places = _open(run, workdir)
   try:
-    state, epoch = ckpts.restore_latest(run.initial_state)
-    if state is None:
-      raise VaeError(f'{ckpts.directory}: no checkpoint to evaluate (train first with --mode=train)')
+    state, epoch = _restore(run, places)
+    if epoch == 0:
+      raise VaeError(f'{places[0].ckpts.directory}: no checkpoint to evaluate (train first with --mode=train)')
   finally:
-    ckpts.close()
-  return run.report(state, epoch, run.test_metrics(state['params']), workdir, paths['metrics'])
+    for place in places:
+      place.ckpts.close()
+  test = run.test_metrics(state['params'])
+  results = [run.report(place.config, _member(state, i, run.batched), epoch, _member(test, i, run.batched),
+                        place.workdir, place.paths['metrics']) for i, place in enumerate(places)]
+  if not run.batched:
+    return results[0]
+  sweeps.write_summary(workdir, [p.config for p in places], results, members_of(workdir))
+  return results
+
+
+def members_of(workdir):
+  return os.path.join(workdir, 'members')
+
+
+def _open(run, workdir):
+  """Each member's folder, checked writable, and its checkpoints, after refusing another model's."""
+  folders = [os.path.join(members_of(workdir), str(i)) for i in range(len(run.configs))] if run.batched else [
+      workdir]
+  places = [_Member(member, folder, _prepare_workdir(folder)) for member, folder in zip(run.configs, folders)]
+  try:
+    for place, like in zip(places, run.initial_states):
+      place.ckpts = checkpoints.Checkpoints(place.workdir, place.config.train.keep_checkpoints)
+      if place.ckpts.latest_epoch() is not None:
+        if os.path.exists(place.paths['config']):
+          saved = records.read_json(place.paths['config'])
+          validation.check_same_model(saved, place.config, place.paths['config'])
+          if run.batched:
+            sweeps.check_member(saved, place.config, place.paths['config'])
+        place.ckpts.check_compatible(like)
+  except VaeError:
+    for place in places:
+      if place.ckpts is not None:
+        place.ckpts.close()
+    raise
+  return places
+
+
+def _restore(run, places):
+  """(state, epoch): the newest checkpoint every member has (the initial state and 0 if one has none)."""
+  restored = [place.ckpts.restore_latest(like) for place, like in zip(places, run.initial_states)]
+  epoch = min(e for _, e in restored)
+  if epoch == 0:
+    return run.initial_state, 0
+  states = [s if e == epoch else place.ckpts.restore(epoch, like)
+            for (s, e), place, like in zip(restored, places, run.initial_states)]
+  logging.info('resuming from the checkpoint%s of epoch %d in %s', 's' if run.batched else '', epoch,
+               places[0].ckpts.directory if not run.batched else os.path.dirname(places[0].workdir))
+  state = _stack(states) if run.batched else states[0]
+  return jax.device_put(state, run.replicated), epoch
 
 
 def _prepare_workdir(workdir):
@@ -170,21 +262,7 @@ def _prepare_workdir(workdir):
           for name, ext in (('config', 'json'), ('metrics', 'jsonl'), ('results', 'json'))}
 
 
-def _open_checkpoints(run, workdir, paths):
-  """The workdir's checkpoints, after refusing those of a different model (nothing has been written yet)."""
-  ckpts = checkpoints.Checkpoints(workdir, run.config.train.keep_checkpoints)
-  if ckpts.latest_epoch() is not None:
-    try:
-      if os.path.exists(paths['config']):
-        validation.check_same_model(records.read_json(paths['config']), run.config, paths['config'])
-      ckpts.check_compatible(run.initial_state)
-    except VaeError:
-      ckpts.close()
-      raise
-  return ckpts
-
-
-def _check_finite(health, epoch, first_step, last_checkpoint):
+def _check_finite(health, epoch, first_step, last_checkpoint, member=None):
   """Raises VaeError naming the first step of the epoch whose loss or gradient norm is not finite."""
   bad = {name: np.flatnonzero(~np.isfinite(np.asarray(values))) for name, values in health.items()}
   bad = {name: int(indices[0]) for name, indices in bad.items() if indices.size}
@@ -192,7 +270,36 @@ def _check_finite(health, epoch, first_step, last_checkpoint):
     index = min(bad.values())
     quantities = ', '.join(f'{name} is {float(health[name][index])}' for name in sorted(bad) if bad[name] == index)
     kept = f'the checkpoint of epoch {last_checkpoint} is kept' if last_checkpoint else 'no checkpoint was written'
-    raise VaeError(f'epoch {epoch}, step {first_step + index + 1}: {quantities}; training stopped, {kept}')
+    where = f'{member}: ' if member else ''
+    raise VaeError(f'{where}epoch {epoch}, step {first_step + index + 1}: {quantities}; training stopped, {kept}')
+
+
+def _log_epoch(epoch_records, epoch, num_epochs, seconds, eta):
+  r = epoch_records[0]
+  if len(epoch_records) == 1:
+    logging.info('epoch %d/%d  train -elbo %.2f  test -elbo %.2f (recon %.2f, kl %.2f)  %.1fs  %.0f img/s  ETA %s',
+                 epoch, num_epochs, r['train/neg_elbo'], r['test/neg_elbo'], r['test/recon'], r['test/kl'], seconds,
+                 r['images_per_sec'], _duration(eta))
+  else:
+    test = [m['test/neg_elbo'] for m in epoch_records]
+    logging.info('epoch %d/%d  %d members  test -elbo %.2f .. %.2f  %.1fs  %.0f img/s (all members)  ETA %s', epoch,
+                 num_epochs, len(test), min(test), max(test), seconds, r['images_per_sec'], _duration(eta))
+
+
+def _stack(trees):
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _member(tree, i, batched):
+  """Member `i` of a batched pytree (arrays or per-member lists); the tree itself when not batched."""
+  if not batched:
+    return tree
+  return jax.tree.map(lambda x: x[i], tree, is_leaf=lambda x: isinstance(x, list))
+
+
+def _floats(value):
+  value = np.asarray(value)
+  return float(value) if value.ndim == 0 else [float(v) for v in value]
 
 
 def _try(fn, *args):

@@ -1,0 +1,104 @@
+"""Sweeps: the --sweep syntax and its errors, and members that match the same configs run alone."""
+import os
+
+import numpy as np
+import pytest
+
+from conftest import DENSE, read_json, read_jsonl, run_cli
+from vae import sweeps
+from vae.errors import VaeError
+
+
+def _config():
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  from conftest import ROOT  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location('fd', os.path.join(ROOT, 'configs', 'fashion_dense.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def test_grid_last_axis_fastest():
+  members = sweeps.member_configs(_config(), ['seed=0,1,2', 'train.beta=0.5,4'])
+  assert [(m.seed, m.train.beta) for m in members] == [(0, 0.5), (0, 4.0), (1, 0.5), (1, 4.0), (2, 0.5), (2, 4.0)]
+  assert sweeps.overrides(members)[3] == {'seed': 1, 'train.beta': 4.0}
+  assert all(m.train.learning_rate == 1e-3 and m.model.latent_dim == 128 for m in members)
+
+
+@pytest.mark.parametrize('spec,message', [
+    ('model.latent_dim=2,3', 'model.latent_dim cannot be swept (sweepable: seed, train.beta, train.learning_rate'),
+    ('train.num_epoch=1,2', 'train.num_epoch cannot be swept'),
+    ('seed=0,x', 'values must be ints'),
+    ('train.beta=1,two', 'values must be floats'),
+    ('seed', 'expected KEY=V1,V2,...'),
+    ('seed=', 'expected KEY=V1,V2,...'),
+])
+def test_bad_spec(spec, message):
+  with pytest.raises(VaeError, match=message.replace('(', r'\(').replace('.', r'\.')):
+    sweeps.member_configs(_config(), [spec])
+
+
+def test_key_swept_twice():
+  with pytest.raises(VaeError, match='swept twice'):
+    sweeps.parse(['seed=0,1', 'seed=2'])
+
+
+def test_bad_spec_through_the_cli(tmp_path):
+  result = run_cli(*DENSE, f'--workdir={tmp_path}/run', '--sweep=model.name=conv', check=False)
+  assert result.returncode == 2 and 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith('error: --sweep=model.name=conv: model.name cannot be')
+  assert not (tmp_path / 'run').exists()
+
+
+SWEEP = ('--sweep=seed=0,1', '--sweep=train.beta=2', '--sweep=train.learning_rate=0.002')
+ALONE = ('--config.seed=1', '--config.train.beta=2', '--config.train.learning_rate=0.002')
+CLOSE = dict(rel=1e-5, abs=1e-5)
+
+
+@pytest.fixture(scope='module')
+def sweep_dir(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('sweep'))
+  run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}', *SWEEP)
+  return workdir
+
+
+def test_member_matches_the_same_config_alone(sweep_dir, tmp_path):
+  run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={tmp_path}', *ALONE)
+  alone, member = (read_json(os.path.join(d, 'results.json')) for d in (str(tmp_path), f'{sweep_dir}/members/1'))
+  assert alone.keys() == member.keys()
+  for key in ('test/neg_elbo', 'test/recon', 'test/kl', 'test/nll_iw', 'test/loss'):
+    assert member[key] == pytest.approx(alone[key], **CLOSE), key
+  np.testing.assert_allclose(member['test/kl_per_dim'], alone['test/kl_per_dim'], rtol=1e-4, atol=1e-5)
+  for a, m in zip(read_jsonl(os.path.join(tmp_path, 'metrics.jsonl')),
+                  read_jsonl(f'{sweep_dir}/members/1/metrics.jsonl'), strict=True):
+    for key in ('train/neg_elbo', 'train/loss', 'test/neg_elbo'):
+      assert m[key] == pytest.approx(a[key], **CLOSE), key
+  assert read_json(f'{sweep_dir}/members/1/config.json')['seed'] == 1
+
+
+def test_members_are_kept_apart(sweep_dir):
+  for i in (0, 1):
+    folder = os.path.join(sweep_dir, 'members', str(i))
+    assert sorted(os.listdir(os.path.join(folder, 'checkpoints'))) == ['1', '2']
+    assert os.path.getsize(os.path.join(folder, 'figures', 'samples.png')) > 0
+    assert [r['epoch'] for r in read_jsonl(os.path.join(folder, 'metrics.jsonl'))] == [1, 2]
+  assert read_json(f'{sweep_dir}/members/0/results.json') != read_json(f'{sweep_dir}/members/1/results.json')
+
+
+def test_summary_mean_and_std_over_seeds(sweep_dir):
+  summary = read_json(os.path.join(sweep_dir, 'sweep.json'))
+  (row,) = summary['summary']  # One setting (beta 2, lr 0.002), two seeds.
+  assert row['setting'] == {} and row['num_seeds'] == 2
+  values = [read_json(f'{sweep_dir}/members/{i}/results.json')['test/nll_iw'] for i in (0, 1)]
+  assert row['test/nll_iw']['mean'] == pytest.approx((values[0] + values[1]) / 2)
+  assert row['test/nll_iw']['std'] == pytest.approx(abs(values[0] - values[1]) / np.sqrt(2))
+  assert [m['overrides'] for m in summary['members']] == [{'seed': 0}, {'seed': 1}]
+  assert 'mean +- std' in open(os.path.join(sweep_dir, 'sweep.md')).read().lower()
+
+
+def test_rerun_with_other_values_is_refused(sweep_dir):
+  result = run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={sweep_dir}', '--sweep=seed=0,2',
+                   '--sweep=train.beta=2', '--sweep=train.learning_rate=0.002', check=False)
+  assert result.returncode == 2
+  assert 'members/1/config.json: this sweep member was trained with other values (seed=1 there, 2 now)' in (
+      result.stderr.strip().splitlines()[-1])
