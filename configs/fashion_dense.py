@@ -15,6 +15,7 @@ def get_config():
 
   config.data = ml_collections.ConfigDict()
   config.data.name = 'fashion_mnist'
+  config.data.source = 'idx'  # idx (the canonical files) | csv (Kaggle's, in data.dir) | tfds (tfds.data_source)
   config.data.dir = config_dict.placeholder(str)  # None: cache, then system places, then fetch.
   config.data.classes = config_dict.placeholder(tuple)  # None: all ten classes.
   config.data.preprocessing = 'gray'  # gray | binarize_static | binarize_dynamic

@@ -22,6 +22,7 @@ def get_config(variant='mnist'):
 
   config.data = ml_collections.ConfigDict()
   config.data.name = 'fashion_mnist' if fashion else 'mnist'
+  config.data.source = 'idx'  # idx (the canonical files) | csv (Kaggle's, in data.dir) | tfds (tfds.data_source)
   config.data.dir = config_dict.placeholder(str)
   config.data.classes = config_dict.placeholder(tuple)
   config.data.preprocessing = 'gray'

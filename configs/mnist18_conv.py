@@ -17,6 +17,7 @@ def get_config():
 
   config.data = ml_collections.ConfigDict()
   config.data.name = 'mnist'
+  config.data.source = 'idx'  # idx (the canonical files) | csv (Kaggle's, in data.dir) | tfds (tfds.data_source)
   config.data.dir = config_dict.placeholder(str)
   config.data.classes = (1, 8)
   config.data.preprocessing = 'gray'

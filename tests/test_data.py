@@ -340,3 +340,45 @@ def test_fetch_skips_corrupt_mirror(tmp_path, monkeypatch, mnist_dir, mnist_test
   monkeypatch.setitem(data.URLS, 'mnist', (bad.as_uri() + '/', good.rsplit('/', 1)[0] + '/'))
   data.fetch('mnist', folder)
   assert idx.read(os.path.join(folder, 't10k-labels-idx1-ubyte.gz'), 'mnist').shape == (10000,)
+
+
+@pytest.fixture
+def http_server(tmp_path):
+  """A real HTTP server on 127.0.0.1 serving tmp_path/www; yields its base URL."""
+  import functools  # pylint: disable=g-import-not-at-top
+  import http.server  # pylint: disable=g-import-not-at-top
+  import threading  # pylint: disable=g-import-not-at-top
+  root = tmp_path / 'www'
+  root.mkdir()
+  handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+  handler.log_message = lambda *args: None
+  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  yield root, f'http://127.0.0.1:{server.server_address[1]}/'
+  server.shutdown()
+  server.server_close()
+
+
+def test_fetch_over_http(http_server, tmp_path, monkeypatch, mnist_dir, mnist_test_labels_raw):
+  root, url = http_server
+  (root / 't10k-labels-idx1-ubyte.gz').write_bytes(gzip.compress(mnist_test_labels_raw))
+  folder = _link_files(mnist_dir, tmp_path / 'cache', [n for n in FILENAMES if n != 't10k-labels-idx1-ubyte'])
+  monkeypatch.setitem(data.URLS, 'mnist', (url,))
+  data.fetch('mnist', folder)
+  np.testing.assert_array_equal(idx.read(os.path.join(folder, 't10k-labels-idx1-ubyte.gz'), 'mnist')[:5],
+                                [7, 2, 1, 0, 4])
+
+
+def test_fetch_over_http_refuses_a_checksum_mismatch(http_server, tmp_path, monkeypatch, mnist_dir,
+                                                     mnist_test_labels_raw):
+  root, url = http_server
+  content = bytearray(mnist_test_labels_raw)
+  content[-1] = (content[-1] + 1) % 10  # A valid IDX file, one label changed.
+  (root / 't10k-labels-idx1-ubyte.gz').write_bytes(gzip.compress(bytes(content)))
+  folder = _link_files(mnist_dir, tmp_path / 'cache', [n for n in FILENAMES if n != 't10k-labels-idx1-ubyte'])
+  monkeypatch.setitem(data.URLS, 'mnist', (url,))
+  monkeypatch.setitem(data.SYSTEM_DIRS, 'mnist', (str(tmp_path / 'no_system_dir'),))
+  with pytest.raises(VaeError, match=r't10k-labels-idx1-ubyte\.gz: checksum mismatch, download discarded'):
+    data.fetch('mnist', folder)
+  assert not [f for f in os.listdir(folder) if f.startswith('t10k-labels') or f.endswith('.part')]

@@ -14,6 +14,7 @@ import numpy as np
 
 from vae import checkpoints, iwae, losses, models, steps
 from vae.errors import VaeError
+from vae.progress import Progress
 
 
 class Model:
@@ -65,11 +66,21 @@ class Model:
       return np.asarray(jax.random.bernoulli(x_key, means), np.float32)
     return means + self.config.model.sigma * np.asarray(jax.random.normal(x_key, means.shape))
 
-  def log_likelihood(self, x, num_samples=1000, seed=0):
-    """Per-image importance-weighted estimate of log p(x) in nats, with `num_samples` samples of q(z|x)."""
+  def log_likelihood(self, x, num_samples=1000, seed=0, progress=None):
+    """Per-image importance-weighted estimate of log p(x) in nats, with `num_samples` samples of q(z|x).
+
+    `progress`: a description to show a progress bar (or periodic log lines) under.
+    """
     key = jax.random.key(seed)
-    out = [self._log_likelihood(self.params, b, jax.random.fold_in(key, i), num_samples=num_samples)
-           for i, b in enumerate(self._batches(self._inputs(x)))]
+    batches = self._batches(self._inputs(x))
+    bar = Progress(len(batches), progress) if progress else None
+    out = []
+    for i, b in enumerate(batches):
+      out.append(np.asarray(self._log_likelihood(self.params, b, jax.random.fold_in(key, i), num_samples=num_samples)))
+      if bar:
+        bar.update()
+    if bar:
+      bar.close()
     return np.concatenate(out)[:len(x)].astype(np.float64)
 
   def _inputs(self, x):

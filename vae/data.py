@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vae import idx
+from vae import idx, sources
 from vae.errors import VaeError
 
 DATASETS = ('mnist', 'fashion_mnist')
@@ -35,6 +35,7 @@ SYSTEM_DIRS = {
     'fashion_mnist': ('/usr/share/datasets/fashion-mnist',),
 }
 IMAGE_SIZE = 28 * 28
+SOURCES = {'csv': sources.load_csv, 'tfds': sources.load_tfds}  # Besides 'idx', the canonical files.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,15 +114,24 @@ def download(url, dest, dataset):
       os.remove(tmp)
 
 
-def load(name, data_dir=None, classes=None):
-  """Loads and validates dataset `name`; `classes` (e.g. (1, 8)) keeps only those labels."""
+def load(name, data_dir=None, classes=None, source='idx'):
+  """Loads and validates dataset `name` from `source`; `classes` (e.g. (1, 8)) keeps only those labels."""
   if name not in DATASETS:
     raise VaeError(f'data.name={name!r}: unknown dataset (allowed: {", ".join(DATASETS)})')
-  folder = find_dir(name, data_dir)
-  arrays = {}
-  for key, filename in idx.FILES.items():
-    shape = (None, 28, 28) if key.endswith('images') else (None,)
-    arrays[key] = idx.read(_find_file(folder, filename), name, shape)
+  if source == 'idx':
+    folder = find_dir(name, data_dir)
+    arrays = {}
+    for key, filename in idx.FILES.items():
+      shape = (None, 28, 28) if key.endswith('images') else (None,)
+      arrays[key] = idx.read(_find_file(folder, filename), name, shape)
+  elif source in SOURCES:
+    folder = data_dir or f'tfds {name}'
+    arrays = SOURCES[source](name, data_dir)
+  else:
+    raise VaeError(f'data.source={source!r}: unknown (allowed: idx, {", ".join(SOURCES)})')
+  for key, values in arrays.items():
+    if key.endswith('labels') and len(values) and not 0 <= values.min() <= values.max() < len(CLASS_NAMES[name]):
+      raise VaeError(f'{folder}: {key} outside 0..{len(CLASS_NAMES[name]) - 1}')
   for split in ('train', 'test'):
     n_images, n_labels = len(arrays[f'{split}_images']), len(arrays[f'{split}_labels'])
     if n_images != n_labels:

@@ -26,7 +26,8 @@ def evaluate(model, config, dataset, test_images, train_images, test_metrics, hi
   """
   seed = config.seed
   results = dict(test_metrics)
-  results['test/nll_iw'] = float(-np.mean(model.log_likelihood(test_images, config.eval.iw_samples, seed=seed)))
+  results['test/nll_iw'] = float(-np.mean(model.log_likelihood(
+      test_images, config.eval.iw_samples, seed=seed, progress=f'IW NLL ({config.eval.iw_samples} samples)')))
   results['eval/iw_samples'] = config.eval.iw_samples
   mean, logvar = model.encode(test_images)
   kl_per_dim = latent_metrics.kl_per_dim(mean, logvar)

@@ -18,12 +18,15 @@ import numpy as np
 from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from vae import api, checkpoints, data, evaluation, models, records, steps, sweeps, validation
+from vae import (api, checkpoints, data, evaluation, losses, models, progress, records, steps, sweeps, tensorboard,
+                 validation)
 from vae.errors import VaeError
 
 # The test set of a dynamically binarized run is binarized once, with this seed whatever the run's: every run and
 # sweep member is scored on the same binary images.
 TEST_BINARIZATION_SEED = 0
+TB_IMAGES_EVERY = 5  # Epochs between the reconstructions and samples sent to TensorBoard (and the last epoch).
+TB_IMAGES = 20
 
 
 def member_keys(seed):
@@ -45,7 +48,7 @@ class Run:
     self.config = config = configs[0]
     for member in configs:
       validation.check_config(member, jax.device_count())
-    dataset = data.load(config.data.name, config.data.dir, config.data.classes)
+    dataset = data.load(config.data.name, config.data.dir, config.data.classes, config.data.source)
     self.dataset = dataclasses.replace(  # The first images only, for quick tries and tests.
         dataset, train_images=dataset.train_images[:config.data.max_train_images],
         train_labels=dataset.train_labels[:config.data.max_train_images],
@@ -87,6 +90,18 @@ class Run:
     self.train_epoch = jax.jit(epoch, donate_argnums=0)
     self._evaluate = jax.jit(evaluate)
 
+    preview_x = data.preprocess(self.test_images[:TB_IMAGES], 'gray' if config.data.preprocessing ==
+                                'binarize_dynamic' else config.data.preprocessing)
+    preview_z = jax.random.normal(jax.random.key(0), (TB_IMAGES, config.model.latent_dim))
+    likelihood = config.model.likelihood
+
+    def preview(params):  # Test images, their reconstructions (from the posterior means), prior samples.
+      mean, _ = models.apply(self.graphdef, params, 'encode', preview_x)
+      decode = lambda z: losses.pixel_mean(models.apply(self.graphdef, params, 'decode', z), likelihood)
+      return jnp.concatenate([preview_x, decode(mean)]), decode(preview_z)
+
+    self._preview = jax.jit(jax.vmap(preview) if batched else preview)
+
   @property
   def steps_per_epoch(self):
     return len(self.dataset.train_images) // self.config.train.batch_size
@@ -98,6 +113,10 @@ class Run:
     """{'test/recon', ...}: floats, or per member lists of floats when batched."""
     metrics = jax.device_get(self._evaluate(params, self.test_batches, self.keys['eval'], self.hparams))
     return {f'test/{k}': _floats(v) for k, v in metrics.items()}
+
+  def preview(self, params):
+    """(originals above reconstructions, samples) as numpy, per member when batched."""
+    return jax.device_get(self._preview(params))
 
   def report(self, config, state, epoch, test_metrics, workdir, metrics_path):
     """Full evaluation of one member's `state` (metrics, figures, report.md); writes results.json, returns it."""
@@ -132,10 +151,15 @@ def train_and_evaluate(config, workdir, members=None):
   """
   run = Run(members or [config], batched=members is not None)
   places = _open(run, workdir)
+  writers = []
   try:
     state, start = _restore(run, places)
     for place in places:
       records.truncate_metrics(place.paths['metrics'], start)
+    writers.extend(tensorboard.Writer(place.workdir, start * run.steps_per_epoch) for place in places)
+    if start == 0:
+      for writer, place in zip(writers, places):
+        writer.hparams(place.config)
     num_epochs = config.train.num_epochs
     if start < num_epochs:
       t0 = time.perf_counter()
@@ -144,6 +168,7 @@ def train_and_evaluate(config, workdir, members=None):
                    config.train.batch_size, f', {len(places)} members' if run.batched else '',
                    time.perf_counter() - t0, jax.device_count(), jax.default_backend())
     epoch_records, epoch_times = None, []
+    bar = progress.Progress(num_epochs - start, 'epochs', log_every_seconds=float('inf'))  # A bar on terminals.
     for epoch in range(start + 1, num_epochs + 1):
       t0 = time.perf_counter()
       first_step = int(np.max(state['step']))
@@ -163,6 +188,13 @@ def train_and_evaluate(config, workdir, members=None):
         records.write_text(place.paths['config'], place.config.to_json(indent=2) + '\n')
         records.append_jsonl(place.paths['metrics'], record)
         epoch_records.append(record)
+        writers[i].scalars(record['step'], {k: v for k, v in record.items() if '/' in k or k == 'images_per_sec'})
+      if epoch % TB_IMAGES_EVERY == 0 or epoch == num_epochs:
+        recons, samples = run.preview(state['params'])
+        for i, writer in enumerate(writers):
+          step = epoch_records[i]['step']
+          writer.images(step, 'reconstructions (test images above)', _member(recons, i, run.batched))
+          writer.images(step, 'samples', _member(samples, i, run.batched))
       if epoch % config.train.checkpoint_every_epochs == 0 or epoch == num_epochs:
         for i, place in enumerate(places):
           try:
@@ -172,9 +204,13 @@ def train_and_evaluate(config, workdir, members=None):
             raise
       epoch_times.append(time.perf_counter() - t0)
       _log_epoch(epoch_records, epoch, num_epochs, seconds, (num_epochs - epoch) * np.mean(epoch_times))
+      bar.update()
+    bar.close()
   finally:
     for place in places:
       place.ckpts.close()
+    for writer in writers:
+      writer.close()
   if epoch_records is None:  # Nothing left to train: report the last checkpoint.
     logging.info('workdir already holds epoch %d of %d; evaluating it', start, num_epochs)
     test = run.test_metrics(state['params'])
@@ -279,11 +315,11 @@ def _log_epoch(epoch_records, epoch, num_epochs, seconds, eta):
   if len(epoch_records) == 1:
     logging.info('epoch %d/%d  train -elbo %.2f  test -elbo %.2f (recon %.2f, kl %.2f)  %.1fs  %.0f img/s  ETA %s',
                  epoch, num_epochs, r['train/neg_elbo'], r['test/neg_elbo'], r['test/recon'], r['test/kl'], seconds,
-                 r['images_per_sec'], _duration(eta))
+                 r['images_per_sec'], progress.duration(eta))
   else:
     test = [m['test/neg_elbo'] for m in epoch_records]
     logging.info('epoch %d/%d  %d members  test -elbo %.2f .. %.2f  %.1fs  %.0f img/s (all members)  ETA %s', epoch,
-                 num_epochs, len(test), min(test), max(test), seconds, r['images_per_sec'], _duration(eta))
+                 num_epochs, len(test), min(test), max(test), seconds, r['images_per_sec'], progress.duration(eta))
 
 
 def _stack(trees):
@@ -307,8 +343,3 @@ def _try(fn, *args):
     fn(*args)
   except VaeError:
     pass
-
-
-def _duration(seconds):
-  seconds = int(round(seconds))
-  return f'{seconds // 60}m{seconds % 60:02d}s' if seconds >= 60 else f'{seconds}s'

@@ -6,6 +6,7 @@ from vae.errors import VaeError
 def check_config(config, num_devices):
   """Raises VaeError for the first impossible value in `config` (run on `num_devices` devices)."""
   _one_of(config, 'data.name', data.DATASETS)
+  _one_of(config, 'data.source', ('idx',) + tuple(data.SOURCES))
   _one_of(config, 'data.preprocessing', data.PREPROCESSING)
   _one_of(config, 'model.name', models.MODELS)
   _one_of(config, 'model.activation', tuple(models.ACTIVATIONS))

@@ -97,7 +97,7 @@ def _time_epochs(run_epoch, epochs):
 def worker_jax(args):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from vae import sweeps, train  # pylint: disable=g-import-not-at-top
+  from vae import data, sweeps, train  # pylint: disable=g-import-not-at-top
   config = load_config(args.config)
   images = SWEEP_IMAGES if args.members else CONFIGS[args.config]
   if args.quick:
@@ -118,10 +118,11 @@ def worker_jax(args):
 
   seconds = _time_epochs(run_epoch, 1 if args.quick or args.members else 3)
   num_images = run.steps_per_epoch * config.train.batch_size * max(1, args.members)
+  full_set = len(data.load(config.data.name, None, config.data.classes).train_images)
+  full_steps = full_set // config.train.batch_size
   flops = _step_flops(train.Run([config]), config) / config.train.batch_size
   return {'images_per_sec': num_images / seconds, 'epoch_images': num_images, 'seconds_per_epoch': seconds,
-          'full_epoch_seconds': seconds * 60000 / run.steps_per_epoch / config.train.batch_size
-          if CONFIGS.get(args.config) and not args.members else seconds, 'compile_seconds': compile_seconds,
+          'full_epoch_seconds': seconds * full_steps / run.steps_per_epoch, 'compile_seconds': compile_seconds,
           'flops_per_image': flops, 'gflops': flops * num_images / seconds / 1e9, 'peak_rss_mb': peak_rss_mb(),
           'devices': jax.device_count()}
 
@@ -145,7 +146,10 @@ def worker_torch(args):
   seconds = _time_epochs(lambda: torch_vae.train_epoch(model, opt, train_images, config, generator),
                          1 if args.quick else 3)
   num_images = len(train_images) // config.train.batch_size * config.train.batch_size
-  return {'images_per_sec': num_images / seconds, 'seconds_per_epoch': seconds, 'peak_rss_mb': peak_rss_mb(),
+  full_steps = len(dataset.train_images) // config.train.batch_size
+  return {'images_per_sec': num_images / seconds, 'seconds_per_epoch': seconds,
+          'full_epoch_seconds': seconds * full_steps * config.train.batch_size / num_images,
+          'peak_rss_mb': peak_rss_mb(),
           'threads': torch.get_num_threads()}
 
 

@@ -1,0 +1,69 @@
+"""TensorBoard events (read back with TensorBoard's own reader) and the progress bar / periodic lines."""
+import io
+import os
+
+import pytest
+
+from conftest import read_jsonl
+from vae import progress
+
+event_accumulator = pytest.importorskip('tensorboard.backend.event_processing.event_accumulator')
+
+
+def _events(workdir):
+  acc = event_accumulator.EventAccumulator(workdir, size_guidance={'scalars': 0, 'images': 0, 'tensors': 0})
+  acc.Reload()
+  return acc
+
+
+def test_scalars_match_metrics_jsonl(trained):
+  acc = _events(trained)
+  records = read_jsonl(os.path.join(trained, 'metrics.jsonl'))
+  for tag in ('train/neg_elbo', 'test/neg_elbo', 'test/recon', 'test/kl', 'train/grad_norm', 'images_per_sec'):
+    events = acc.Scalars(tag)
+    assert [e.step for e in events] == [r['step'] for r in records], tag
+    assert [e.value for e in events] == pytest.approx([r[tag] for r in records], rel=1e-6), tag
+
+
+def test_images_and_hparams(trained):
+  acc = _events(trained)
+  images = {tag: acc.Images(tag) for tag in acc.Tags()['images']}
+  assert set(images) == {'reconstructions (test images above)', 'samples'}
+  recon = images['reconstructions (test images above)']
+  assert [e.step for e in recon] == [20]  # The last epoch (2 < TB_IMAGES_EVERY): step 20.
+  assert (recon[0].height, recon[0].width) == (4 * 29 + 1, 10 * 29 + 1)  # 20 originals + 20 reconstructions.
+  assert images['samples'][0].encoded_image_string.startswith(b'\x89PNG')
+  hparams = [t for t in acc.Tags()['tensors'] if t.startswith('_hparams_')]
+  assert '_hparams_/session_start_info' in hparams
+
+
+class _Terminal(io.StringIO):
+  def isatty(self):
+    return True
+
+
+def test_progress_bar_on_a_terminal():
+  stream = _Terminal()
+  bar = progress.Progress(3, 'IW NLL', stream=stream)
+  for _ in range(3):
+    bar.update()
+  bar.close()
+  text = stream.getvalue()
+  assert text.count('\r') == 3 and '3/3' in text and 'ETA' in text and text.endswith('\n')
+  assert '[' + '#' * progress.BAR_WIDTH + ']' in text
+
+
+def test_progress_plain_lines_otherwise(monkeypatch):
+  lines = []
+  monkeypatch.setattr(progress.logging, 'info', lambda fmt, *args: lines.append(fmt % args))
+  stream = io.StringIO()
+  bar = progress.Progress(4, 'IW NLL', log_every_seconds=3600, stream=stream)
+  for _ in range(4):
+    bar.update()
+  bar.close()
+  assert stream.getvalue() == ''  # Nothing drawn when not a terminal ...
+  assert len(lines) == 1 and lines[0].startswith('IW NLL: 4/4')  # ... only periodic lines, and the last one.
+
+
+def test_duration():
+  assert progress.duration(5.4) == '5s' and progress.duration(125) == '2m05s'
