@@ -97,7 +97,7 @@ def _time_epochs(run_epoch, epochs):
 def worker_jax(args):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from vae import data, sweeps, train  # pylint: disable=g-import-not-at-top
+  from vae import data, runs, sweeps  # pylint: disable=g-import-not-at-top
   config = load_config(args.config)
   images = SWEEP_IMAGES if args.members else CONFIGS[args.config]
   if args.quick:
@@ -106,7 +106,7 @@ def worker_jax(args):
     config.data.max_train_images = images
   configs = sweeps.member_configs(config, [f'seed={",".join(map(str, range(args.members)))}']) if args.members else [
       config]
-  run = train.Run(configs, batched=bool(args.members))
+  run = runs.Run(configs, batched=bool(args.members))
   t0 = time.perf_counter()
   compiled = run.compile_epoch(run.initial_state)
   compile_seconds = time.perf_counter() - t0
@@ -120,7 +120,7 @@ def worker_jax(args):
   num_images = run.steps_per_epoch * config.train.batch_size * max(1, args.members)
   full_set = len(data.load(config.data.name, None, config.data.classes).train_images)
   full_steps = full_set // config.train.batch_size
-  flops = _step_flops(train.Run([config]), config) / config.train.batch_size
+  flops = _step_flops(runs.Run([config]), config) / config.train.batch_size
   return {'images_per_sec': num_images / seconds, 'epoch_images': num_images, 'seconds_per_epoch': seconds,
           'full_epoch_seconds': seconds * full_steps / run.steps_per_epoch, 'compile_seconds': compile_seconds,
           'flops_per_image': flops, 'gflops': flops * num_images / seconds / 1e9, 'peak_rss_mb': peak_rss_mb(),
