@@ -38,6 +38,10 @@ def get_config():
   config.train.batch_size = 16
   config.train.optimizer = 'rmsprop'
   config.train.learning_rate = 1e-3
+  config.train.optimizer_eps = 1e-8  # adam / rmsprop epsilon (optax's default).
+  config.train.lr_schedule = 'constant'  # constant | burda (3^i passes at learning_rate * 10^(-i/7))
+  config.train.objective = 'elbo'  # elbo | iwae (the k-sample bound of Burda et al.)
+  config.train.num_samples = 1  # k: samples per image of the objective (iwae only).
   config.train.beta = 784 * 5e-4 / 2
   config.train.checkpoint_every_epochs = 1
   config.train.keep_checkpoints = 3

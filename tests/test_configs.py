@@ -9,7 +9,8 @@ from ml_collections import config_flags
 
 from conftest import ROOT
 
-CONFIGS = [('fashion_dense', None), ('mnist18_conv', None), ('latent2d', None), ('latent2d', 'fashion')]
+CONFIGS = [('fashion_dense', None), ('mnist18_conv', None), ('latent2d', None), ('latent2d', 'fashion'),
+           ('burda_mnist', None), ('burda_mnist', 'iwae50'), ('burda_mnist', 'quick')]
 REQUIRED = ('seed', 'data.name', 'data.dir', 'data.classes', 'model.latent_dim', 'train.num_epochs',
             'train.batch_size', 'train.learning_rate', 'train.beta', 'eval.iw_samples')
 

@@ -100,6 +100,11 @@ class Run:
   def steps_per_epoch(self):
     return len(self.dataset.train_images) // self.config.train.batch_size
 
+  def hparams_at(self, epoch):
+    """The hyper-parameters of `epoch`: the learning rate scaled by train.lr_schedule (an argument: no recompile)."""
+    factor = steps.learning_rate_factor(self.config.train.lr_schedule, epoch)
+    return dict(self.hparams, learning_rate=self.hparams['learning_rate'] * factor) if factor != 1.0 else self.hparams
+
   def compile_epoch(self, state):
     return self.train_epoch.lower(state, self.train_images, jnp.int32(1), self.keys, self.hparams).compile()
 

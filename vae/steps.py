@@ -18,8 +18,28 @@ OPTIMIZERS = {'adam': optax.scale_by_adam, 'rmsprop': optax.scale_by_rms, 'sgd':
 HPARAMS = ('beta', 'learning_rate')  # The float hyper-parameters a step takes as arrays: what sweeps may vary.
 
 
+SCHEDULES = ('constant', 'burda')
+OBJECTIVES = ('elbo', 'iwae')
+
+
 def make_optimizer(train_config):
-  return OPTIMIZERS[train_config.optimizer]()
+  if train_config.optimizer == 'sgd':
+    return optax.identity()
+  return OPTIMIZERS[train_config.optimizer](eps=train_config.get('optimizer_eps', 1e-8))
+
+
+def learning_rate_factor(schedule, epoch):
+  """The factor on train.learning_rate in (1-based) epoch `epoch`.
+
+  'burda': Burda et al. (2016): for i = 0, 1, ..., 3^i passes at 10^(-i/7) (3280 passes for i <= 7).
+  """
+  if schedule == 'constant':
+    return 1.0
+  i, last = 0, 1
+  while epoch > last:
+    i += 1
+    last += 3 ** i
+  return 10 ** (-i / 7)
 
 
 def hparams(config):
@@ -31,18 +51,35 @@ def init_state(params, optimizer):
   return {'step': jnp.zeros((), jnp.int32), 'params': params, 'opt_state': optimizer.init(params)}
 
 
-def loss_fn(params, graphdef, x, key, model_config, beta):
-  """(loss, metrics) of one batch: the beta-weighted -ELBO with one reparameterised sample per image."""
-  logits, mean, logvar = models.apply(graphdef, params, '__call__', x, key)
-  recon, kl = losses.neg_elbo_terms(logits, x, mean, logvar, model_config.likelihood, model_config.sigma)
-  metrics = losses.batch_metrics(recon, kl, beta)
+def loss_fn(params, graphdef, x, key, model_config, beta, objective='elbo', num_samples=1):
+  """(loss, metrics) of one batch.
+
+  'elbo': the beta-weighted -ELBO, one reparameterised sample per image, KL in closed form. 'iwae': minus the
+  importance-weighted bound L_k = E[log (1/k) sum_i p(x, z_i) / q(z_i | x)] with k = `num_samples`; recon and kl
+  are then those of the first sample, so that neg_elbo stays comparable.
+  """
+  if objective == 'elbo':
+    logits, mean, logvar = models.apply(graphdef, params, '__call__', x, key)
+    recon, kl = losses.neg_elbo_terms(logits, x, mean, logvar, model_config.likelihood, model_config.sigma)
+    metrics = losses.batch_metrics(recon, kl, beta)
+    return metrics['loss'], metrics
+  mean, logvar = models.apply(graphdef, params, 'encode', x)
+  z = models.reparameterize(key, jnp.broadcast_to(mean, (num_samples,) + mean.shape), logvar)
+  log_px_z = losses.log_likelihood(models.apply(graphdef, params, 'decode', z), x, model_config.likelihood,
+                                   model_config.sigma)
+  log_w = (log_px_z + losses.diag_gaussian_log_prob(z, jnp.zeros_like(z), jnp.zeros_like(z))
+           - losses.diag_gaussian_log_prob(z, mean, logvar))
+  bound = jax.nn.logsumexp(log_w, axis=0) - jnp.log(num_samples)
+  metrics = losses.batch_metrics(-log_px_z[0], losses.kl_standard_normal(mean, logvar), beta)
+  metrics['loss'] = -jnp.mean(bound)
   return metrics['loss'], metrics
 
 
-def train_step(state, x, key, hparams, *, graphdef, optimizer, model_config):
+def train_step(state, x, key, hparams, *, graphdef, optimizer, model_config, objective='elbo', num_samples=1):
   """One optimizer update on batch `x`; returns the new state and the batch's metrics."""
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-  (_, metrics), grads = grad_fn(state['params'], graphdef, x, key, model_config, hparams['beta'])
+  (_, metrics), grads = grad_fn(state['params'], graphdef, x, key, model_config, hparams['beta'], objective,
+                                num_samples)
   direction, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
   params = jax.tree.map(lambda p, d: p - hparams['learning_rate'] * d, state['params'], direction)
   metrics['grad_norm'] = optax.tree.norm(grads)
@@ -61,7 +98,8 @@ def train_epoch(state, images, epoch, keys, hparams, *, graphdef, optimizer, con
   order = jax.random.permutation(jax.random.fold_in(keys['perm'], epoch), images.shape[0])
   order = order[:num_steps * batch_size].reshape(num_steps, batch_size)
   step_fn = functools.partial(train_step, hparams=hparams, graphdef=graphdef, optimizer=optimizer,
-                              model_config=config.model)
+                              model_config=config.model, objective=config.train.get('objective', 'elbo'),
+                              num_samples=config.train.get('num_samples', 1))
 
   def body(state, batch_indices):
     step = state['step']

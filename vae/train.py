@@ -60,7 +60,7 @@ def train_and_evaluate(config, workdir, members=None):
     for epoch in range(start + 1, num_epochs + 1):
       t0 = time.perf_counter()
       first_step = int(np.max(state['step']))
-      state, train, health = compiled(state, run.train_images, jnp.int32(epoch), run.keys, run.hparams)
+      state, train, health = compiled(state, run.train_images, jnp.int32(epoch), run.keys, run.hparams_at(epoch))
       train = {f'train/{k}': floats(v) for k, v in jax.device_get(train).items()}
       seconds = time.perf_counter() - t0
       health = jax.device_get(health)

@@ -12,8 +12,10 @@ def check_config(config, num_devices):
   _one_of(config, 'model.activation', tuple(models.ACTIVATIONS))
   _one_of(config, 'model.likelihood', losses.LIKELIHOODS)
   _one_of(config, 'train.optimizer', tuple(steps.OPTIMIZERS))
+  _one_of(config, 'train.lr_schedule', steps.SCHEDULES)
+  _one_of(config, 'train.objective', steps.OBJECTIVES)
   for key in ('seed', 'model.latent_dim', 'train.num_epochs', 'train.batch_size', 'train.checkpoint_every_epochs',
-              'train.keep_checkpoints', 'eval.batch_size', 'eval.iw_samples'):
+              'train.keep_checkpoints', 'train.num_samples', 'eval.batch_size', 'eval.iw_samples'):
     value = _get(config, key)
     if not isinstance(value, int) or isinstance(value, bool):
       raise VaeError(f'{key}={value!r}: must be an integer')
@@ -23,10 +25,13 @@ def check_config(config, num_devices):
     value = _get(config, key)
     if value is not None and (not isinstance(value, int) or value <= 0):
       raise VaeError(f'{key}={value!r}: must be a positive integer or None')
-  for key in ('train.learning_rate', 'model.sigma'):
+  for key in ('train.learning_rate', 'train.optimizer_eps', 'model.sigma'):
     value = _get(config, key)
     if not isinstance(value, (int, float)) or not value > 0:
       raise VaeError(f'{key}={value!r}: must be a positive number')
+  if config.train.objective == 'elbo' and config.train.num_samples != 1:
+    raise VaeError(f"train.num_samples={config.train.num_samples}: the 'elbo' objective takes one sample "
+                   f"(train.objective='iwae' for k samples)")
   beta = config.train.beta
   if not isinstance(beta, (int, float)) or not beta >= 0:
     raise VaeError(f'train.beta={beta!r}: must be a number >= 0')

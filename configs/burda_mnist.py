@@ -1,0 +1,61 @@
+"""Burda, Grosse & Salakhutdinov (2016), Table 1, one stochastic layer: VAE and IWAE on dynamically binarized MNIST.
+
+  python run.py --config=configs/burda_mnist.py --workdir=runs/burda_vae              # VAE (k = 1), target 86.76
+  python run.py --config=configs/burda_mnist.py:iwae5 --workdir=runs/burda_iwae5      # IWAE k = 5, target 85.54
+  python run.py --config=configs/burda_mnist.py:iwae50 --workdir=runs/burda_iwae50    # IWAE k = 50, target 84.78
+  python run.py --config=configs/burda_mnist.py:quick --workdir=runs/burda_quick      # a few passes: smoke test
+
+Encoder 784-200-200 (tanh) -> 50 latent, decoder 50-200-200 (tanh) -> 784 Bernoulli logits; Adam (0.9, 0.999,
+eps 1e-4), batch 20; the paper's schedule: for i = 0..7, 3^i passes at learning rate 0.001 * 10^(-i/7) (3280
+passes); evaluation: the importance-weighted NLL with 5000 samples on the 10,000 test images (binarized once).
+The targets are the paper's test NLL in nats. Rerunning a command resumes it: the run is hours on a CPU.
+"""
+import ml_collections
+from ml_collections import config_dict
+
+VARIANTS = {'vae': 1, 'iwae5': 5, 'iwae50': 50, 'quick': 1}
+
+
+def get_config(variant='vae'):
+  if variant not in VARIANTS:
+    raise ValueError(f'configs/burda_mnist.py:{variant}: unknown variant (allowed: {", ".join(VARIANTS)})')
+  quick = variant == 'quick'
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.data = ml_collections.ConfigDict()
+  config.data.name = 'mnist'
+  config.data.source = 'idx'  # idx (the canonical files) | csv (Kaggle's, in data.dir) | tfds (tfds.data_source)
+  config.data.dir = config_dict.placeholder(str)
+  config.data.classes = config_dict.placeholder(tuple)
+  config.data.preprocessing = 'binarize_dynamic'
+  config.data.max_train_images = config_dict.placeholder(int) if not quick else 2000
+  config.data.max_test_images = config_dict.placeholder(int) if not quick else 500
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = 'dense'
+  config.model.encoder_widths = (200, 200)
+  config.model.decoder_widths = (200, 200)
+  config.model.activation = 'tanh'
+  config.model.latent_dim = 50
+  config.model.likelihood = 'bernoulli'
+  config.model.sigma = 1.0
+
+  config.train = ml_collections.ConfigDict()
+  config.train.num_epochs = 3280 if not quick else 4  # Passes over the training set.
+  config.train.batch_size = 20
+  config.train.optimizer = 'adam'
+  config.train.optimizer_eps = 1e-4
+  config.train.learning_rate = 1e-3
+  config.train.lr_schedule = 'burda'  # 3^i passes at learning_rate * 10^(-i/7), i = 0, 1, ...
+  config.train.objective = 'elbo' if VARIANTS[variant] == 1 else 'iwae'
+  config.train.num_samples = VARIANTS[variant]  # k: samples per image of the training objective.
+  config.train.beta = 1.0
+  config.train.checkpoint_every_epochs = 1 if quick else 10
+  config.train.keep_checkpoints = 3
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.batch_size = 1000 if not quick else 100
+  config.eval.iw_samples = 5000 if not quick else 50
+  config.eval.manifold_size = 20 if not quick else 5
+  return config.lock()

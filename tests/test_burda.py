@@ -1,0 +1,67 @@
+"""Burda et al.'s setting: the 3^i-pass learning-rate schedule, the IWAE training objective, the :quick run."""
+import functools
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import read_json, read_jsonl, run_cli
+from vae import iwae, models, steps
+from test_train import _config
+
+
+def test_schedule_passes_and_rates():
+  factors = [steps.learning_rate_factor('burda', epoch) for epoch in range(1, 3281)]
+  rates, counts = np.unique(np.round(np.log10(factors) * -7, 6), return_counts=True)
+  np.testing.assert_allclose(rates, np.arange(8), atol=1e-9)  # 10^(-i/7), i = 0..7.
+  assert counts.tolist() == [3 ** i for i in range(8)]  # 3^i passes each, 3280 in all.
+  assert factors[0] == 1.0 and factors[1] == factors[3] == 10 ** (-1 / 7) and factors[4] == 10 ** (-2 / 7)
+  assert steps.learning_rate_factor('constant', 17) == 1.0
+
+
+@pytest.mark.parametrize('k', [1, 5])
+def test_iwae_objective_is_the_k_sample_bound(k):
+  """The IWAE training loss averages to -L_k, as the evaluation's (independently tested) IW estimator does."""
+  config = _config('burda_mnist')
+  graphdef, params = models.init(config.model, jax.random.key(0))
+  x = jnp.asarray(jax.random.bernoulli(jax.random.key(1), 0.3, (4, 784)), jnp.float32)
+  loss = jax.jit(jax.vmap(lambda key: steps.loss_fn(params, graphdef, x, key, config.model, 1.0, 'iwae', k)[0]))
+  estimate = jax.jit(jax.vmap(lambda key: -jnp.mean(iwae.model_log_likelihood(
+      graphdef, params, x, key, k, 'bernoulli', 1.0))))
+  keys_a = jax.random.split(jax.random.key(2), 4000)
+  keys_b = jax.random.split(jax.random.key(3), 4000)
+  a, b = np.asarray(loss(keys_a)), np.asarray(estimate(keys_b))
+  stderr = math.sqrt(a.var() / a.size + b.var() / b.size)
+  assert abs(a.mean() - b.mean()) < 4 * stderr + 1e-3
+
+
+def test_iwae_bound_rises_with_k():
+  config = _config('burda_mnist')
+  graphdef, params = models.init(config.model, jax.random.key(0))
+  x = jnp.asarray(jax.random.bernoulli(jax.random.key(1), 0.3, (8, 784)), jnp.float32)
+  keys = jax.random.split(jax.random.key(4), 500)
+  mean_loss = {k: float(jnp.mean(jax.jit(jax.vmap(functools.partial(
+      lambda key, k: steps.loss_fn(params, graphdef, x, key, config.model, 1.0, 'iwae', k)[0], k=k)))(keys)))
+      for k in (1, 5, 50)}
+  assert mean_loss[1] > mean_loss[5] > mean_loss[50]  # -L_1 > -L_5 > -L_50.
+
+
+def test_quick_variant_runs_end_to_end(tmp_path):
+  run_cli('--config=configs/burda_mnist.py:quick', f'--workdir={tmp_path}')
+  records = read_jsonl(os.path.join(tmp_path, 'metrics.jsonl'))
+  assert [r['epoch'] for r in records] == [1, 2, 3, 4] and records[-1]['step'] == 400
+  results = read_json(os.path.join(tmp_path, 'results.json'))
+  assert results['eval/iw_samples'] == 50
+  assert results['test/nll_iw'] <= results['test/neg_elbo'] < 784 * math.log(2)
+
+
+def test_iwae_variant_trains(tmp_path):
+  run_cli('--config=configs/burda_mnist.py:iwae5', '--config.data.max_train_images=400',
+          '--config.data.max_test_images=100', '--config.train.num_epochs=2', '--config.eval.iw_samples=20',
+          '--config.eval.batch_size=100', '--config.eval.manifold_size=5', f'--workdir={tmp_path}')
+  records = read_jsonl(os.path.join(tmp_path, 'metrics.jsonl'))
+  # The IWAE loss is a tighter bound than the single-sample -ELBO of the same batches.
+  assert all(r['train/loss'] < r['train/neg_elbo'] for r in records)
