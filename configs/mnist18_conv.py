@@ -3,8 +3,8 @@
   python run.py --config=configs/mnist18_conv.py --workdir=runs/mnist18_conv
 
 Reproduces the conv write-up (Conv 32 -> Conv 64/2 -> Conv 64 -> Conv 64 -> Dense 32; decoder Dense 14x14x64 ->
-ConvTranspose 32/2 -> Conv 1). Its loss was the per-pixel mean BCE plus 5e-4 times the KL bracket averaged over
-the 4 latent dims (-0.5 * mean(1 + logvar - mean^2 - exp(logvar)) = KL / 2). In summed nats that is
+ConvTranspose 32/2 -> Conv 1). Its loss was the per-pixel mean BCE plus -5e-4 * mean(1 + logvar - mean^2 -
+exp(logvar)) over the 4 latent dims, and that mean is -2 KL / 4 = -KL / 2. In summed nats that is
 recon + (784 * 5e-4 / 2) * KL, so beta = 0.196.
 """
 import ml_collections
