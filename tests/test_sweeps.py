@@ -102,3 +102,16 @@ def test_rerun_with_other_values_is_refused(sweep_dir):
   assert result.returncode == 2
   assert 'members/1/config.json: this sweep member was trained with other values (seed=1 there, 2 now)' in (
       result.stderr.strip().splitlines()[-1])
+
+
+def test_member_ahead_of_the_others_resumes(sweep_dir, tmp_path):
+  """A kill between two members' saves leaves member 0 an epoch ahead: the rerun redoes it with member 1."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / 'sweep')
+  shutil.copytree(sweep_dir, workdir)
+  shutil.rmtree(os.path.join(workdir, 'members', '1', 'checkpoints', '2'))
+  for i in (0, 1):
+    os.remove(os.path.join(workdir, 'members', str(i), 'results.json'))
+  run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}', *SWEEP)
+  for i in (0, 1):
+    assert read_json(f'{workdir}/members/{i}/results.json') == read_json(f'{sweep_dir}/members/{i}/results.json')

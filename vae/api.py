@@ -112,7 +112,7 @@ def load(workdir, epoch=None):
     raise VaeError(f'{workdir}: no checkpoints folder (train first with run.py)')
   graphdef, params = models.init(config.model, jax.random.key(0))
   like = steps.init_state(params, steps.make_optimizer(config.train))
-  ckpts = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints)
+  ckpts = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints, read_only=True)
   try:
     if epoch is None:
       state, epoch = ckpts.restore_latest(like, set_aside=False)

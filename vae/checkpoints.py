@@ -28,11 +28,12 @@ from vae.errors import VaeError
 class Checkpoints:
   """The checkpoints of one workdir, indexed by epoch."""
 
-  def __init__(self, workdir, keep):
+  def __init__(self, workdir, keep, read_only=False):
     self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
     self.unreadable = self.directory + '-unreadable'
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, cleanup_tmp_directories=True,
-                                           enable_async_checkpointing=False)
+    # Read-only (vae.load): neither create folders nor clean up temporary ones, which may be a running save.
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only,
+                                           cleanup_tmp_directories=not read_only, enable_async_checkpointing=False)
     try:
       self.manager = ocp.CheckpointManager(self.directory, options=options,
                                             item_handlers=ocp.StandardCheckpointHandler())
@@ -106,6 +107,12 @@ class Checkpoints:
           shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
       raise VaeError(f'{self.directory}: cannot save the checkpoint of epoch {epoch} ({_os_reason(e)}); '
                      f'{kept}') from None
+
+  def delete_after(self, epoch):
+    """Deletes the checkpoints newer than `epoch` (a sweep member ahead of the others recomputes them exactly)."""
+    for step in self.manager.all_steps():
+      if step > epoch:
+        self.manager.delete(step)
 
   def close(self):
     self.manager.close()

@@ -8,6 +8,7 @@ import io
 import time
 
 import numpy as np
+from absl import logging
 
 try:
   from tensorboard.compat.proto import event_pb2, summary_pb2
@@ -23,8 +24,9 @@ class Writer:
   def __init__(self, workdir, start_step=0):
     self._workdir, self._writer, self._pending = workdir, None, []
     self.enabled = EventFileWriter is not None
-    if self.enabled and start_step:
-      self._pending.append(_event(start_step, session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START)))
+    if self.enabled:  # TensorBoard purges the points at or after a restart's marker: those of the redone epochs.
+      self._pending.append(_event(start_step + 1 if start_step else 0,
+                                  session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START)))
 
   def scalars(self, step, values):
     """`values`: {tag: float}."""
@@ -49,15 +51,22 @@ class Writer:
 
   def close(self):
     if self._writer:
-      self._writer.close()
+      try:
+        self._writer.close()
+      except OSError:
+        pass
 
   def _add(self, step, **fields):
-    if self._writer is None:  # Opened at the first write: a run that stops before its first epoch leaves no file.
-      self._writer = EventFileWriter(self._workdir)
-      for event in self._pending:
-        self._writer.add_event(event)
-    self._writer.add_event(_event(step, **fields))
-    self._writer.flush()
+    try:
+      if self._writer is None:  # Opened at the first write: a run that stops before its first epoch leaves no file.
+        self._writer = EventFileWriter(self._workdir)
+        for event in self._pending:
+          self._writer.add_event(event)
+      self._writer.add_event(_event(step, **fields))
+      self._writer.flush()
+    except OSError as e:  # TensorBoard is a view: a failed write stops it, never the run.
+      logging.warning('TensorBoard events in %s: cannot write (%s); no more events this run', self._workdir, e)
+      self.enabled = False
 
 
 def _event(step, **fields):

@@ -166,8 +166,12 @@ def _restore(run, places):
   epoch = min(e for _, e in restored)
   if epoch == 0:
     return run.initial_state, 0
-  states = [s if e == epoch else place.ckpts.restore(epoch, like)
-            for (s, e), place, like in zip(restored, places, run.initial_states)]
+  states = []
+  for (state, e), place, like in zip(restored, places, run.initial_states):
+    if e != epoch:  # A member ahead of the others (a kill between members' saves): redo its epochs with them.
+      state = place.ckpts.restore(epoch, like)
+      place.ckpts.delete_after(epoch)
+    states.append(state)
   logging.info('resuming from the checkpoint%s of epoch %d in %s', 's' if run.batched else '', epoch,
                places[0].ckpts.directory if not run.batched else os.path.dirname(places[0].workdir))
   state = stack(states) if run.batched else states[0]

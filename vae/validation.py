@@ -32,6 +32,8 @@ def check_config(config, num_devices):
   if config.train.objective == 'elbo' and config.train.num_samples != 1:
     raise VaeError(f"train.num_samples={config.train.num_samples}: the 'elbo' objective takes one sample "
                    f"(train.objective='iwae' for k samples)")
+  if config.train.objective == 'iwae' and config.train.beta != 1:
+    raise VaeError(f'train.beta={config.train.beta}: the iwae objective has no KL weight (use 1.0)')
   beta = config.train.beta
   if not isinstance(beta, (int, float)) or not beta >= 0:
     raise VaeError(f'train.beta={beta!r}: must be a number >= 0')
@@ -53,7 +55,8 @@ def check_data(config, dataset):
 
 
 # The keys that fix the shapes and meaning of a checkpoint's arrays: a workdir trained with other values is refused.
-MODEL_KEYS = ('model', 'train.optimizer')
+MODEL_KEYS = ('model', 'train.optimizer', 'train.objective', 'train.num_samples', 'train.lr_schedule', 'data.name',
+              'data.classes', 'data.preprocessing')
 
 
 def check_same_model(saved, config, path):
@@ -61,6 +64,8 @@ def check_same_model(saved, config, path):
   current = config.to_dict()
   differences = []
   for key in MODEL_KEYS:
+    if _get(saved, key) is None and key != 'data.classes':  # Saved before the key existed.
+      continue
     old, new = _flatten(_get(saved, key), key), _flatten(_get(current, key), key)
     differences += [f'{k}={_plain(old.get(k))} there, {_plain(new.get(k))} now' for k in sorted(set(old) | set(new))
                     if _plain(old.get(k)) != _plain(new.get(k))]
@@ -81,8 +86,14 @@ def _plain(value):
 
 
 def _get(config, dotted):
+  """The value at `dotted`: None where a saved dict lacks it; a VaeError where a config lacks it."""
   for part in dotted.split('.'):
-    config = config.get(part) if isinstance(config, dict) else config[part]
+    if isinstance(config, dict):
+      config = config.get(part)
+    elif part not in config:
+      raise VaeError(f'{dotted}: missing from the config (every config defines it, see configs/fashion_dense.py)')
+    else:
+      config = config[part]
   return config
 
 
