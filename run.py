@@ -52,6 +52,8 @@ def parse_flags(argv):
   try:
     return FLAGS(argv)
   except flags.Error as e:
+    if 'Traceback' in str(e):  # The config file's get_config raised: its last line says why.
+      _fail(f'--config={_flag_value(argv, "config")}: {str(e).strip().splitlines()[-1]}')
     _fail(e)
   except (AttributeError, KeyError) as e:  # The locked config refuses a key it does not have.
     text = str(e)

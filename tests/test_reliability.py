@@ -302,3 +302,8 @@ def test_corrupt_data_file_names_it(tmp_path):
   result = run_cli(*DENSE, f'--config.data.dir={folder}', f'--workdir={tmp_path / "run"}', check=False)
   assert_refused(result, str(target))
   assert not (tmp_path / 'run').exists()
+
+
+def test_unknown_config_variant_is_one_line(tmp_path):
+  result = run_cli('--config=configs/latent2d.py:cifar', f'--workdir={tmp_path}/run', check=False)
+  assert_refused(result, '--config=configs/latent2d.py:cifar: ValueError: configs/latent2d.py:cifar: unknown variant')

@@ -118,9 +118,13 @@ class Checkpoints:
     self.manager.close()
 
   def _set_aside(self, epoch):
-    os.makedirs(self.unreadable, exist_ok=True)
     dest = os.path.join(self.unreadable, f'{epoch}-{time.strftime("%Y%m%d-%H%M%S")}')
-    os.replace(os.path.join(self.directory, str(epoch)), dest)
+    try:
+      os.makedirs(self.unreadable, exist_ok=True)
+      os.replace(os.path.join(self.directory, str(epoch)), dest)
+    except OSError as e:
+      raise VaeError(f'{self.directory}/{epoch} is unreadable and cannot be moved to {self.unreadable} '
+                     f'({e.strerror or e}); move or delete it by hand') from None
     self.manager.reload()
     return dest
 
