@@ -78,7 +78,8 @@ def _step_flops(run, config):
   from vae import steps  # pylint: disable=g-import-not-at-top
   x = jnp.zeros((config.train.batch_size, 784), jnp.float32)
   step = jax.jit(lambda s, x, k, h: steps.train_step(s, x, k, h, graphdef=run.graphdef, optimizer=run.optimizer,
-                                                      model_config=config.model))
+                                                      model_config=config.model, objective=config.train.objective,
+                                                      num_samples=config.train.num_samples))
   cost = step.lower(run.initial_state, x, jax.random.key(0), run.hparams).compile().cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return float(cost['flops'])
