@@ -105,12 +105,7 @@ def train_and_evaluate(config, workdir, members=None):
     tests = [select(test, i, run.batched) for i in range(len(places))]
   else:
     tests = [{k: v for k, v in r.items() if k.startswith('test/')} for r in epoch_records]
-  results = [run.report(place.config, select(state, i, run.batched), max(start, num_epochs), tests[i],
-                        place.workdir, place.paths['metrics']) for i, place in enumerate(places)]
-  if not run.batched:
-    return results[0]
-  sweeps.write_summary(workdir, [p.config for p in places], results, members_of(workdir))
-  return results
+  return _report(run, places, workdir, state, max(start, num_epochs), tests)
 
 
 def evaluate(config, workdir, members=None):
@@ -125,8 +120,13 @@ def evaluate(config, workdir, members=None):
     for place in places:
       place.ckpts.close()
   test = run.test_metrics(state['params'])
-  results = [run.report(place.config, select(state, i, run.batched), epoch, select(test, i, run.batched),
-                        place.workdir, place.paths['metrics']) for i, place in enumerate(places)]
+  return _report(run, places, workdir, state, epoch, [select(test, i, run.batched) for i in range(len(places))])
+
+
+def _report(run, places, workdir, state, epoch, tests):
+  """Each member's full evaluation (and a sweep's summary); the results dict, or a sweep's list of them."""
+  results = [run.report(place.config, select(state, i, run.batched), epoch, tests[i], place.workdir,
+                        place.paths['metrics']) for i, place in enumerate(places)]
   if not run.batched:
     return results[0]
   sweeps.write_summary(workdir, [p.config for p in places], results, members_of(workdir))
