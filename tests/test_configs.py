@@ -10,7 +10,8 @@ from ml_collections import config_flags
 from conftest import ROOT
 
 CONFIGS = [('fashion_dense', None), ('mnist18_conv', None), ('latent2d', None), ('latent2d', 'fashion'),
-           ('burda_mnist', None), ('burda_mnist', 'iwae50'), ('burda_mnist', 'quick')]
+           ('burda_mnist', None), ('burda_mnist', 'iwae50'), ('burda_mnist', 'quick'), ('burda_mnist', 'fashion'),
+           ('mnist18_conv', 'fashion')]
 REQUIRED = ('seed', 'data.name', 'data.dir', 'data.classes', 'model.latent_dim', 'train.num_epochs',
             'train.batch_size', 'train.learning_rate', 'train.beta', 'eval.iw_samples')
 
@@ -57,6 +58,29 @@ def test_source_settings():
   assert fashion2d.model.likelihood == 'gaussian' and fashion2d.model.sigma ** 2 == pytest.approx(0.5)
   with pytest.raises(ValueError, match='unknown variant'):
     load('latent2d', 'cifar')
+
+
+def _flat(config):
+  return {k: v for k, v in _items(config)}
+
+
+def _items(config, prefix=''):
+  for k, v in config.items():
+    if isinstance(v, ml_collections.ConfigDict):
+      yield from _items(v, f'{prefix}{k}.')
+    else:
+      yield prefix + k, v
+
+
+@pytest.mark.parametrize('name,base,changed', [
+    ('burda_mnist', 'vae', {'data.name': 'fashion_mnist'}),
+    ('mnist18_conv', 'mnist18', {'data.name': 'fashion_mnist', 'data.classes': None, 'model.latent_dim': 16,
+                                 'train.num_epochs': 30, 'train.batch_size': 100, 'train.optimizer': 'adam',
+                                 'train.beta': 1.0})])
+def test_fashion_variants_change_only_what_they_say(name, base, changed):
+  """The Fashion-MNIST baseline variants differ from their base setting in exactly the documented keys."""
+  before, after = _flat(load(name, base)), _flat(load(name, 'fashion'))
+  assert {k: v for k, v in after.items() if before[k] != v} == changed
 
 
 def _parse(argv):

@@ -13,7 +13,8 @@ from flax import nnx
 from vae import models
 
 CONFIGS_DIR = pathlib.Path(__file__).resolve().parent.parent / 'configs'
-CONFIG_NAMES = ('fashion_dense', 'mnist18_conv', 'latent2d', 'latent2d:fashion')
+CONFIG_NAMES = ('fashion_dense', 'mnist18_conv', 'mnist18_conv:fashion', 'latent2d', 'latent2d:fashion',
+                'burda_mnist')
 D = 784
 
 
@@ -133,6 +134,10 @@ EXPECTED_COUNTS = {
     # Conv 32 -> Conv 64/2 -> Conv 64 -> Conv 64 -> Dense 32 -> heads 4; Dense 14*14*64 -> ConvT 32/2 -> Conv 1.
     'mnist18_conv': (_conv(3, 1, 32) + _conv(3, 32, 64) + 2 * _conv(3, 64, 64) + _linear(14 * 14 * 64, 32)
                      + 2 * _linear(32, 4) + _linear(4, 14 * 14 * 64) + _conv(3, 64, 32) + _conv(3, 32, 1)),
+    'mnist18_conv:fashion': (_conv(3, 1, 32) + _conv(3, 32, 64) + 2 * _conv(3, 64, 64) + _linear(14 * 14 * 64, 32)
+                             + 2 * _linear(32, 16) + _linear(16, 14 * 14 * 64) + _conv(3, 64, 32) + _conv(3, 32, 1)),
+    'burda_mnist': (_linear(784, 200) + _linear(200, 200) + 2 * _linear(200, 50)
+                    + _linear(50, 200) + _linear(200, 200) + _linear(200, 784)),
 }
 
 
