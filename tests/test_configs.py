@@ -38,12 +38,7 @@ def test_config_has_required_keys(name, variant):
 
 
 def test_configs_share_one_key_set():
-  def keys(config, prefix=''):
-    out = set()
-    for k, v in config.items():
-      out |= keys(v, f'{prefix}{k}.') if isinstance(v, ml_collections.ConfigDict) else {prefix + k}
-    return out
-  key_sets = [keys(load(n, v)) for n, v in CONFIGS]
+  key_sets = [set(_flat(load(n, v))) for n, v in CONFIGS]
   assert all(s == key_sets[0] for s in key_sets)
 
 
@@ -60,16 +55,12 @@ def test_source_settings():
     load('latent2d', 'cifar')
 
 
-def _flat(config):
-  return {k: v for k, v in _items(config)}
-
-
-def _items(config, prefix=''):
+def _flat(config, prefix=''):
+  """{dotted key: value} of a nested ConfigDict."""
+  out = {}
   for k, v in config.items():
-    if isinstance(v, ml_collections.ConfigDict):
-      yield from _items(v, f'{prefix}{k}.')
-    else:
-      yield prefix + k, v
+    out.update(_flat(v, f'{prefix}{k}.') if isinstance(v, ml_collections.ConfigDict) else {prefix + k: v})
+  return out
 
 
 @pytest.mark.parametrize('name,base,changed', [
