@@ -40,11 +40,16 @@ def main(argv):
   try:
     members = sweeps.member_configs(config, FLAGS.sweep) if FLAGS.sweep else None
     if FLAGS.mode == 'train':
-      train.train_and_evaluate(config, FLAGS.workdir, members)
+      results = train.train_and_evaluate(config, FLAGS.workdir, members)
     else:
-      train.evaluate(config, FLAGS.workdir, members)
+      results = train.evaluate(config, FLAGS.workdir, members)
   except VaeError as e:
     _fail(e)
+  diverged = [i for i, r in enumerate(results) if 'diverged' in r] if members else []
+  if diverged:  # The others finished: exit non-zero all the same, so that a script notices.
+    first = results[diverged[0]]['diverged']
+    _fail(f'{len(diverged)} of {len(members)} sweep members diverged (member {diverged[0]}: {first}); the others\' '
+          f'results: {FLAGS.workdir}/sweep.md')
 
 
 def parse_flags(argv):

@@ -50,7 +50,7 @@ def test_source_settings():
   assert conv.data.classes == (1, 8) and conv.train.optimizer == 'rmsprop' and conv.train.batch_size == 16
   assert conv.train.beta == pytest.approx(0.196)
   fashion2d = load('latent2d', 'fashion')
-  assert fashion2d.model.likelihood == 'gaussian' and fashion2d.model.sigma ** 2 == pytest.approx(0.5)
+  assert fashion2d.model.likelihood == 'gaussian' and fashion2d.model.sigma == 1.0
   with pytest.raises(ValueError, match='unknown variant'):
     load('latent2d', 'cifar')
 

@@ -1,4 +1,5 @@
 """Sweeps: the --sweep syntax and its errors, and members that match the same configs run alone."""
+import glob
 import os
 
 import numpy as np
@@ -115,3 +116,83 @@ def test_member_ahead_of_the_others_resumes(sweep_dir, tmp_path):
   run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}', *SWEEP)
   for i in (0, 1):
     assert read_json(f'{workdir}/members/{i}/results.json') == read_json(f'{sweep_dir}/members/{i}/results.json')
+
+
+# --- A member that diverges ------------------------------------------------------------------------------------
+
+DIVERGING = ('--config.train.num_epochs=2', '--sweep=train.learning_rate=0.001,1e30')
+
+
+@pytest.fixture(scope='module')
+def diverged_sweep(tmp_path_factory):
+  """Member 1's learning rate of 1e30 sends the first update's parameters to ~1e30: its second loss overflows."""
+  workdir = str(tmp_path_factory.mktemp('diverged'))
+  return workdir, run_cli(*DENSE, *DIVERGING, f'--workdir={workdir}', check=False)
+
+
+def _last_line(result):
+  assert result.returncode == 2 and 'Traceback' not in result.stderr, result.stderr[-2000:]
+  return result.stderr.strip().splitlines()[-1]
+
+
+def test_diverged_member_is_set_aside_and_the_others_finish(diverged_sweep, trained):
+  workdir, result = diverged_sweep
+  last = _last_line(result)
+  assert last.startswith('error: 1 of 2 sweep members diverged (member 1: epoch 1, step 2: '), last
+  assert 'no checkpoint was written' in last and last.endswith(f"the others' results: {workdir}/sweep.md"), last
+  # Member 0 is `trained` (seed 0, learning rate 1e-3, 2 epochs), run alone: the diverged lane did not touch it.
+  alone, member = read_json(f'{trained}/results.json'), read_json(f'{workdir}/members/0/results.json')
+  for key in ('test/neg_elbo', 'test/recon', 'test/kl', 'test/nll_iw'):
+    assert member[key] == pytest.approx(alone[key], **CLOSE), key
+  assert [r['epoch'] for r in read_jsonl(f'{workdir}/members/0/metrics.jsonl')] == [1, 2]
+  diverged = read_json(f'{workdir}/members/1/diverged.json')
+  assert (diverged['epoch'], diverged['step']) == (1, 2)
+  assert 'loss is nan' in diverged['message'] or 'loss is inf' in diverged['message']
+  assert not os.path.exists(f'{workdir}/members/1/results.json')
+  assert read_jsonl(f'{workdir}/members/1/metrics.jsonl') == []
+  assert not os.listdir(f'{workdir}/members/1/checkpoints')
+
+
+def test_diverged_member_is_listed_apart_in_the_summary(diverged_sweep):
+  workdir, _ = diverged_sweep
+  summary = read_json(os.path.join(workdir, 'sweep.json'))
+  kept, gone = summary['summary']
+  assert kept['setting'] == {'train.learning_rate': 0.001} and kept['num_seeds'] == 1
+  assert kept['test/neg_elbo'] == {'mean': read_json(f'{workdir}/members/0/results.json')['test/neg_elbo'],
+                                   'std': 0.0}
+  assert gone == {'setting': {'train.learning_rate': 1e30}, 'members': [], 'num_seeds': 0}
+  assert summary['members'][1]['diverged'].startswith('epoch 1, step 2: ')
+  assert '| 1 | train.learning_rate=1e+30 | diverged: epoch 1, step 2' in open(f'{workdir}/sweep.md').read()
+
+
+def test_rerun_of_a_sweep_with_a_diverged_member_loses_nothing(diverged_sweep, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / 'sweep')
+  shutil.copytree(diverged_sweep[0], workdir)
+  def checkpoints():
+    return {p: open(p, 'rb').read() for p in glob.glob(f'{workdir}/members/*/checkpoints/**', recursive=True)
+            if os.path.isfile(p)}
+  kept, before = checkpoints(), read_json(f'{workdir}/members/0/results.json')
+  last = _last_line(run_cli(*DENSE, *DIVERGING, f'--workdir={workdir}', check=False))
+  assert last.startswith('error: 1 of 2 sweep members diverged (member 1: epoch 1, step 2: '), last
+  assert checkpoints() == kept and kept
+  assert read_json(f'{workdir}/members/0/results.json') == before
+
+
+def test_sweep_whose_members_all_diverge_stops(tmp_path):
+  workdir = str(tmp_path / 'sweep')
+  result = run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}',
+                   '--sweep=train.learning_rate=1e30,2e30', check=False)
+  last = _last_line(result)
+  assert last.startswith(f'error: {workdir}/members/0: epoch 1, step 2: '), last
+  assert last.endswith('(and 1 more: no sweep member is left training)'), last
+  assert not glob.glob(f'{workdir}/members/*/diverged.json')
+
+
+def test_diverged_member_rerun_with_other_values_is_refused(diverged_sweep):
+  """Its folder has no checkpoint, yet the values it diverged with are checked: it is not silently skipped."""
+  workdir, _ = diverged_sweep
+  result = run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}',
+                   '--sweep=train.learning_rate=0.001,0.01', check=False)
+  assert ('members/1/config.json: this sweep member was trained with other values (train.learning_rate=1e+30 there, '
+          '0.01 now)') in _last_line(result)

@@ -3,7 +3,8 @@
 `--sweep=KEY=V1,V2,...` (repeatable; several make the grid of all combinations, the last varying fastest) over the
 keys in SWEEPABLE: those that change neither the shapes nor the compiled program, so that `jax.vmap` over a leading
 member axis trains all members at once. Member i lives in WORKDIR/members/<i>/ like a run of its own; the summary
-(WORKDIR/sweep.json and sweep.md) gives each member's results and mean +- std over seeds of each setting.
+(WORKDIR/sweep.json and sweep.md) gives each member's results and mean +- std over seeds of each setting; a member
+that diverged is listed with where it did and left out of the means.
 """
 import copy
 import itertools
@@ -67,14 +68,20 @@ def check_member(saved, config, path):
 
 
 def write_summary(workdir, configs, results, members_dir):
-  """Writes WORKDIR/sweep.json and sweep.md: each member's results, and mean +- std over seeds per setting."""
+  """Writes WORKDIR/sweep.json and sweep.md: each member's results, and mean +- std over seeds per setting.
+
+  `results[i]` is member i's results dict, or {'diverged': why} for a member that diverged (left out of the means).
+  """
   settings = overrides(configs)
   members = [{'member': i, 'workdir': os.path.join(members_dir, str(i)), 'overrides': o,
-              **{k: r[k] for k in SUMMARY_METRICS if k in r}} for i, (o, r) in enumerate(zip(settings, results))]
+              **{k: r[k] for k in SUMMARY_METRICS + ('diverged',) if k in r}}
+             for i, (o, r) in enumerate(zip(settings, results))]
   groups = {}
   for member in members:
     key = tuple((k, v) for k, v in member['overrides'].items() if k != 'seed')
-    groups.setdefault(key, []).append(member)
+    groups.setdefault(key, [])
+    if 'diverged' not in member:
+      groups[key].append(member)
   summary = []
   for key, group in groups.items():
     row = {'setting': dict(key), 'members': [m['member'] for m in group], 'num_seeds': len(group)}
@@ -86,8 +93,11 @@ def write_summary(workdir, configs, results, members_dir):
   records.write_text(os.path.join(workdir, 'sweep.md'), _markdown(members, summary))
   records.write_json(os.path.join(workdir, 'sweep.json'), {'members': members, 'summary': summary})
   for row in summary:
-    logging.info('sweep %s over %d seed(s): test -elbo %.2f +- %.2f', row['setting'] or 'all members',
-                 row['num_seeds'], row['test/neg_elbo']['mean'], row['test/neg_elbo']['std'])
+    if row['num_seeds']:
+      logging.info('sweep %s over %d seed(s): test -elbo %.2f +- %.2f', row['setting'] or 'all members',
+                   row['num_seeds'], row['test/neg_elbo']['mean'], row['test/neg_elbo']['std'])
+    else:
+      logging.info('sweep %s: every seed diverged', row['setting'] or 'all members')
 
 
 def _markdown(members, summary):
@@ -97,13 +107,17 @@ def _markdown(members, summary):
   for row in summary:
     setting = ', '.join(f'{k}={v}' for k, v in row['setting'].items()) or 'all'
     lines.append(f'| {setting} | {row["num_seeds"]} | ' + ' | '.join(
-        f'{row[m]["mean"]:.3f} +- {row[m]["std"]:.3f}' for m in metrics) + ' |')
+        f'{row[m]["mean"]:.3f} +- {row[m]["std"]:.3f}' if m in row else 'n/a' if row['num_seeds'] else 'diverged'
+        for m in metrics) + ' |')
   lines += ['', '## Members', '', '| member | overrides | ' + ' | '.join(metrics) + ' |',
             '|---' * (len(metrics) + 2) + '|']
   for m in members:
     setting = ', '.join(f'{k}={v}' for k, v in m['overrides'].items())
-    lines.append(f'| [{m["member"]}](members/{m["member"]}/report.md) | {setting} | ' + ' | '.join(
-        f'{m[k]:.3f}' for k in metrics) + ' |')
+    if 'diverged' in m:
+      lines.append(f'| {m["member"]} | {setting} | diverged: {m["diverged"]} |' + ' |' * (len(metrics) - 1))
+    else:
+      lines.append(f'| [{m["member"]}](members/{m["member"]}/report.md) | {setting} | ' + ' | '.join(
+          f'{m[k]:.3f}' for k in metrics) + ' |')
   return '\n'.join(lines) + '\n'
 
 

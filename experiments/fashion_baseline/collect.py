@@ -18,6 +18,9 @@ def row(workdir):
   with open(os.path.join(workdir, 'sweep.json')) as f:
     sweep = json.load(f)
   (summary,) = sweep['summary']  # One setting, three seeds.
+  for member in sweep['members']:
+    if 'diverged' in member:
+      sys.exit(f'{workdir}: member {member["member"]} diverged ({member["diverged"]}); a row needs every seed')
   with open(os.path.join(workdir, 'members', '0', 'config.json')) as f:
     config = json.load(f)
   with open(os.path.join(workdir, 'members', '0', 'results.json')) as f:
