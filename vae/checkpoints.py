@@ -115,6 +115,11 @@ class Checkpoints:
         self.manager.delete(step)
 
   def close(self):
+    # Orbax (0.12.8, pinned) clears temporary folders in a background thread and waits for it only before a save:
+    # a run refused right after opening would exit under that thread (a RuntimeError traceback on stderr).
+    cleanup = getattr(self.manager, '_cleanup_tmp_directory_future', None)
+    if cleanup is not None:
+      cleanup.result()
     self.manager.close()
 
   def _set_aside(self, epoch):
