@@ -223,27 +223,33 @@ def _check_finite(run, places, health, epoch, first_step):
       quantities = ', '.join(f'{name} is {float(member[name][index])}' for name in sorted(bad) if bad[name] == index)
       last = place.ckpts.latest_epoch()
       kept = f'the checkpoint of epoch {last} is kept' if last else 'no checkpoint was written'
-      stopped[i] = (first_step + index + 1, f'epoch {epoch}, step {first_step + index + 1}: {quantities}; training '
-                                            f'stopped, {kept}')
+      step = first_step + index + 1
+      stopped[i] = {'epoch': epoch, 'step': step,
+                    'message': f'epoch {epoch}, step {step}: {quantities}; training stopped, {kept}'}
   if not stopped:
     return
   if not run.batched:
-    raise VaeError(stopped[0][1])
+    raise VaeError(stopped[0]['message'])
   if len(stopped) == len(_live(places)):
     i = min(stopped)
     others = f' (and {len(stopped) - 1} more: no sweep member is left training)' if len(stopped) > 1 else (
         ' (the last sweep member still training)')
-    raise VaeError(f'{places[i].workdir}: {stopped[i][1]}{others}')
-  for i, (step, message) in stopped.items():
-    paths = places[i].paths
-    records.write_text(paths['config'], places[i].config.to_json(indent=2) + '\n')  # A rerun checks its values.
-    if os.path.exists(paths['results']):  # An earlier, shorter run's: kept, but not where it reads as current.
-      earlier = records.read_json(paths['results']).get('epoch', 'earlier')
-      os.replace(paths['results'], os.path.join(places[i].workdir, f'results-epoch{earlier}.json'))
-    records.write_json(paths['diverged'], {'epoch': epoch, 'step': step, 'message': message})
-    places[i].diverged = message
-    logging.error('%s: %s; the other members go on (this one is left out of the summary)', places[i].workdir,
-                  message)
+    raise VaeError(f'{places[i].workdir}: {stopped[i]["message"]}{others}')
+  for i, why in stopped.items():
+    _set_aside(places[i], why)
+
+
+def _set_aside(place, why):
+  """Marks a diverged sweep member in its folder (diverged.json, and config.json for a rerun's check)."""
+  paths = place.paths
+  records.write_text(paths['config'], place.config.to_json(indent=2) + '\n')
+  if os.path.exists(paths['results']):  # An earlier, shorter run's: kept, but not where it reads as current.
+    earlier = records.read_json(paths['results']).get('epoch', 'earlier')
+    os.replace(paths['results'], os.path.join(place.workdir, f'results-epoch{earlier}.json'))
+  records.write_json(paths['diverged'], why)
+  place.diverged = why['message']
+  logging.error('%s: %s; the other members go on (this one is left out of the summary)', place.workdir,
+                why['message'])
 
 
 def _log_epoch(epoch_records, epoch, num_epochs, seconds, eta):
