@@ -11,6 +11,8 @@ Each measurement runs in its own process (so peak RSS is its own, and JAX and Py
 - startup: seconds from launching `python run.py` to the end of its first (one-step) epoch, compile included.
 - sweep: aggregate images/s of fashion_dense with 1, 4, 16, 64 members vmapped in one program.
 - iwae: seconds for the importance-weighted log-likelihood of 10,000 test images x 1000 samples (fashion_dense).
+- ceiling: images/s of fashion_dense's train-step matmuls alone (forward and backward, no activations, loss or
+  optimizer), an epoch as one `lax.scan`: what no implementation of this step at this batch size can beat here.
 `--quick` shortens everything (a smoke test, not figures to quote).
 """
 import argparse
@@ -93,6 +95,40 @@ def _time_epochs(run_epoch, epochs):
     run_epoch()
     times.append(time.perf_counter() - t0)
   return sorted(times)[len(times) // 2]
+
+
+def worker_ceiling(args):
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  config = load_config('fashion_dense')
+  m = config.model
+  encoder = (784,) + tuple(m.encoder_widths)
+  decoder = (m.latent_dim,) + tuple(m.decoder_widths) + (784,)
+  shapes = list(zip(encoder[:-1], encoder[1:])) + [(encoder[-1], 2 * m.latent_dim)] + list(zip(decoder[:-1],
+                                                                                               decoder[1:]))
+  weights = [jnp.full(shape, 1e-3, jnp.float32) for shape in shapes]
+  n_enc = len(encoder)
+
+  def matmuls(ws, x):  # The step's chain of products: encoder, (mean, logvar), decoder; a loss that needs h.
+    h = x
+    for w in ws[:n_enc]:
+      h = h @ w
+    h = h[:, :m.latent_dim] + h[:, m.latent_dim:]
+    for w in ws[n_enc:]:
+      h = h @ w
+    return jnp.vdot(h, h)
+
+  def step(ws, x):
+    return [w - 1e-9 * g for w, g in zip(ws, jax.grad(matmuls)(ws, x))], None
+
+  batch, steps = config.train.batch_size, 20 if args.quick else 600
+  xs = jnp.full((steps, batch, 784), 0.5, jnp.float32)
+  epoch = jax.jit(lambda ws, xs: jax.lax.scan(step, ws, xs)[0])
+  seconds = _time_epochs(lambda: jax.block_until_ready(epoch(weights, xs)), 1 if args.quick else 3)
+  cost = jax.jit(step).lower(weights, xs[0]).compile().cost_analysis()
+  flops = float((cost[0] if isinstance(cost, (list, tuple)) else cost)['flops']) / batch
+  return {'images_per_sec': steps * batch / seconds, 'flops_per_image': flops,
+          'gflops': flops * steps * batch / seconds / 1e9}
 
 
 def worker_jax(args):
@@ -192,7 +228,7 @@ def worker_startup(args):
 
 
 WORKERS = {'peak': worker_peak, 'jax': worker_jax, 'torch': worker_torch, 'iwae': worker_iwae,
-           'startup': worker_startup}
+           'startup': worker_startup, 'ceiling': worker_ceiling}
 
 
 def spawn(kind, quick, **kwargs):
@@ -223,7 +259,7 @@ def main():
     has_torch = False
     print('PyTorch is not installed (pip install torch==2.13.0): no comparison', file=sys.stderr)
   started = time.time()
-  out = {'machine': {'cpu': _cpu_name(), 'cores': os.cpu_count(), 'platform': platform.platform()},
+  out = {'machine': {**_cpu(), 'cores': os.cpu_count(), 'platform': platform.platform()},
          'command': ' '.join([os.path.relpath(sys.executable, ROOT)] + sys.argv), 'quick': args.quick}
   out['peak'] = spawn('peak', args.quick)
   peak = max(v for k, v in out['peak'].items() if k.endswith('gflops'))
@@ -240,6 +276,7 @@ def main():
   out['startup'] = spawn('startup', args.quick)
   out['sweep'] = {m: spawn('jax', args.quick, members=m) for m in SWEEP_MEMBERS}
   out['iwae'] = spawn('iwae', args.quick)
+  out['ceiling'] = spawn('ceiling', args.quick)
   out['seconds'] = time.time() - started
   with open(args.out, 'w') as f:
     json.dump(out, f, indent=2)
@@ -247,12 +284,18 @@ def main():
   print(f'written to {args.out}')
 
 
-def _cpu_name():
+def _cpu():
+  """The CPU's name, family and model (a cloud "AMD EPYC" may be Zen 4 one day and Zen 5 the next), AVX-512."""
+  fields = {}
   try:
     with open('/proc/cpuinfo') as f:
-      return next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-  except (OSError, StopIteration):
-    return platform.processor()
+      for line in f:
+        key, _, value = line.partition(':')
+        fields.setdefault(key.strip(), value.strip())
+  except OSError:
+    pass
+  return {'cpu': fields.get('model name', platform.processor()), 'cpu_family': fields.get('cpu family'),
+          'cpu_model': fields.get('model'), 'avx512': 'avx512f' in fields.get('flags', '').split()}
 
 
 def _print_row(spec, row):
@@ -265,7 +308,9 @@ def _print_row(spec, row):
 
 
 def _print_summary(out):
-  print(f'\nmachine: {out["machine"]["cpu"]}, {out["machine"]["cores"]} cores; fp32 matmul peak '
+  machine = out['machine']
+  print(f'\nmachine: {machine["cpu"]} (family {machine.get("cpu_family")}, model {machine.get("cpu_model")}), '
+        f'{machine["cores"]} cores; fp32 matmul peak '
         f'{out["peak"]["gflops"]:.0f} GFLOP/s ({", ".join(f"{k} {v:.0f}" for k, v in out["peak"].items() if k != "gflops")})')
   print(f'startup (run.py to end of first epoch): {out["startup"]["seconds_to_first_epoch"]:.1f} s')
   for m, r in out['sweep'].items():
@@ -274,6 +319,10 @@ def _print_summary(out):
   i = out['iwae']
   print(f'IWAE: {i["images"]} images x {i["samples"]} samples in {i["seconds"]:.1f} s '
         f'({i["decoder_tflop"]:.1f} TFLOP of decoder, {i["decoder_gflops"]:.0f} GFLOP/s)')
+  c, dense = out['ceiling'], out['configs'].get('fashion_dense')
+  share = f'; fashion_dense trains at {dense["jax"]["images_per_sec"] / c["images_per_sec"]:.0%} of it' if dense else ''
+  print(f'ceiling: fashion_dense\'s step matmuls alone {c["images_per_sec"]:.0f} img/s ({c["gflops"]:.0f} GFLOP/s)'
+        f'{share}')
 
 
 if __name__ == '__main__':
