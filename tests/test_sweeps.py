@@ -196,3 +196,23 @@ def test_diverged_member_rerun_with_other_values_is_refused(diverged_sweep):
                    '--sweep=train.learning_rate=0.001,0.01', check=False)
   assert ('members/1/config.json: this sweep member was trained with other values (train.learning_rate=1e+30 there, '
           '0.01 now)') in _last_line(result)
+
+
+def test_iw_bias_of_a_sweep(sweep_dir, tmp_path):
+  """experiments/fashion_baseline/iw_bias.py: k = 1 is the single-sample ELBO, whose mean is the test -ELBO of
+  results.json (computed with the closed-form KL on the same 200 images); k = 50 lies below it (Burda et al.)."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from conftest import ROOT  # pylint: disable=g-import-not-at-top
+  workdir = shutil.copytree(sweep_dir, tmp_path / 'sweep')
+  subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'fashion_baseline', 'iw_bias.py'), str(workdir),
+                  '--images=200', '--samples=1,50'], check=True, capture_output=True, timeout=300)
+  bias = read_json(workdir / 'iw_bias.json')
+  assert [m['member'] for m in bias['members']] == [0, 1]
+  for m in bias['members']:
+    neg_elbo = read_json(workdir / 'members' / str(m['member']) / 'results.json')['test/neg_elbo']
+    assert m['nll']['1'] == pytest.approx(neg_elbo, abs=1.5)  # Seen: 0.3 and 0.6 apart; members 0.9 apart.
+    assert m['nll']['1'] > m['nll']['50']
+    assert m['excess_over_largest_k']['1'] == pytest.approx(m['nll']['1'] - m['nll']['50'])
+  assert bias['mean_excess_over_largest_k']['50'] == 0.0

@@ -3,7 +3,8 @@
   python experiments/fashion_baseline/collect.py ROW=WORKDIR [ROW=WORKDIR ...]
 
 Each WORKDIR is a finished `run.py --sweep=seed=0,1,2` run; its sweep.json gives the members' results and their
-mean +- std (sample std over seeds). Rows already in results.json and not named again are kept.
+mean +- std (sample std over seeds), and its iw_bias.json if iw_bias.py wrote one. Rows already in results.json and
+not named again are kept.
 """
 import json
 import os
@@ -25,9 +26,14 @@ def row(workdir):
     config = json.load(f)
   with open(os.path.join(workdir, 'members', '0', 'results.json')) as f:
     iw_samples = json.load(f)['eval/iw_samples']
-  return {'seeds': [m['overrides']['seed'] for m in sweep['members']], 'iw_samples': iw_samples,
-          'config': config, 'members': sweep['members'],
-          **{k: summary[k] for k, _ in COLUMNS if k in summary}}
+  out = {'seeds': [m['overrides']['seed'] for m in sweep['members']], 'iw_samples': iw_samples,
+         'config': config, 'members': sweep['members'],
+         **{k: summary[k] for k, _ in COLUMNS if k in summary}}
+  bias_path = os.path.join(workdir, 'iw_bias.json')  # Written by iw_bias.py for a row with fewer IW samples.
+  if os.path.exists(bias_path):
+    with open(bias_path) as f:
+      out['iw_bias'] = json.load(f)
+  return out
 
 
 def main(argv):
@@ -44,8 +50,9 @@ def main(argv):
   print('| model | ' + ' | '.join(title for _, title in COLUMNS) + ' |')
   print('|---' * (len(COLUMNS) + 1) + '|')
   for name, r in results.items():
-    print(f'| {name} | ' + ' | '.join(f'{r[k]["mean"]:.2f} +- {r[k]["std"]:.2f}' if k in r else 'n/a'
-                                      for k, _ in COLUMNS) + ' |')
+    samples = '' if r['iw_samples'] == 5000 else f' (IW with {r["iw_samples"]} samples)'
+    print(f'| {name}{samples} | ' + ' | '.join(f'{r[k]["mean"]:.2f} +- {r[k]["std"]:.2f}' if k in r else 'n/a'
+                                                for k, _ in COLUMNS) + ' |')
 
 
 if __name__ == '__main__':
