@@ -104,8 +104,7 @@ def worker_ceiling(args):
   m = config.model
   encoder = (784,) + tuple(m.encoder_widths)
   decoder = (m.latent_dim,) + tuple(m.decoder_widths) + (784,)
-  shapes = list(zip(encoder[:-1], encoder[1:])) + [(encoder[-1], 2 * m.latent_dim)] + list(zip(decoder[:-1],
-                                                                                               decoder[1:]))
+  shapes = [*zip(encoder, encoder[1:]), (encoder[-1], 2 * m.latent_dim), *zip(decoder, decoder[1:])]
   weights = [jnp.full(shape, 1e-3, jnp.float32) for shape in shapes]
   n_enc = len(encoder)
 
