@@ -35,7 +35,8 @@ def main():
     if model.config.data.preprocessing != 'gray':
       sys.exit(f'error: {members_dir}/{name}: preprocessing {model.config.data.preprocessing!r}; only gray-pixel '
                'runs are scored on the raw test images')
-    x = data.load(model.config.data.name, model.config.data.dir).test_images[:args.images]
+    d = model.config.data
+    x = data.load(d.name, d.dir, d.classes, d.source).test_images[:args.images]  # As the run was scored.
     nll = {k: float(-np.mean(model.log_likelihood(x, k, seed=model.config.seed, progress=f'member {name}, k = {k}')))
            for k in ks}
     out['members'].append({'member': int(name), 'nll': nll, 'excess_over_largest_k': {
