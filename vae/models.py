@@ -46,11 +46,14 @@ class DenseDecoder(nnx.Module):
 
 
 def patch_conv(x, kernel, strides=(1, 1), padding='SAME'):
-  """The cross-correlation of lax.conv_general_dilated (NHWC, HWIO) as one matmul over image patches.
+  """The cross-correlation of lax.conv_general_dilated (NHWC, HWIO) as one matmul and shifted slices.
 
-  x (..., H, W, Cin), kernel (kh, kw, Cin, Cout); `padding` 'SAME' or ((top, bottom), (left, right)). The patches
-  are shifted slices of the padded input, so forward and backward passes are slices, pads and one matmul: inside
-  the epoch's `lax.scan`, XLA's CPU backend runs this about 10x faster than its convolution.
+  x (..., H, W, Cin), kernel (kh, kw, Cin, Cout); `padding` 'SAME' or ((top, bottom), (left, right)). Forward and
+  backward passes are slices, pads and one matmul: inside the epoch's `lax.scan`, XLA's CPU backend runs this
+  about 10x faster than its convolution. The matmul goes on whichever side of the kernel's taps keeps the
+  intermediate smaller: over input patches (kh * kw * Cin per output pixel), or, for an unstrided conv with
+  fewer outputs than inputs (a decoder's last layer), over the pixels into kh * kw * Cout per-tap outputs that
+  shifted slices then sum: 32x less memory traffic for 3x3, 32 -> 1.
   """
   kh, kw, cin, cout = kernel.shape
   batch, (h, w) = x.shape[:-3], x.shape[-3:-1]
@@ -58,6 +61,11 @@ def patch_conv(x, kernel, strides=(1, 1), padding='SAME'):
     padding = [_same_padding(size, k, s) for size, k, s in zip((h, w), (kh, kw), strides)]
   x = jnp.pad(x.reshape((-1, h, w, cin)), ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
   ho, wo = (x.shape[1] - kh) // strides[0] + 1, (x.shape[2] - kw) // strides[1] + 1
+  if tuple(strides) == (1, 1) and cout < cin:
+    taps = x @ kernel.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout)  # (N, Hp, Wp, kh * kw * cout)
+    taps = taps.reshape(taps.shape[:3] + (kh * kw, cout))
+    y = sum(taps[:, i:i + ho, j:j + wo, i * kw + j] for i in range(kh) for j in range(kw))
+    return y.reshape(batch + (ho, wo, cout))
   patches = jnp.concatenate([
       x[:, i:i + strides[0] * (ho - 1) + 1:strides[0], j:j + strides[1] * (wo - 1) + 1:strides[1], :]
       for i in range(kh) for j in range(kw)], axis=-1)  # (N, ho, wo, kh * kw * cin), ordered as the kernel.
