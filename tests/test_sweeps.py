@@ -118,6 +118,26 @@ def test_member_ahead_of_the_others_resumes(sweep_dir, tmp_path):
     assert read_json(f'{workdir}/members/{i}/results.json') == read_json(f'{sweep_dir}/members/{i}/results.json')
 
 
+def test_cut_off_evaluation_resumes_with_the_next_member(sweep_dir, tmp_path):
+  """Killed while evaluating member 1: the same command keeps member 0's finished evaluation and does member 1's."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / 'sweep')
+  shutil.copytree(sweep_dir, workdir)
+  os.remove(os.path.join(workdir, 'members', '1', 'results.json'))
+  done = os.path.join(workdir, 'members', '0', 'results.json')
+  mtime = os.stat(done).st_mtime_ns
+  result = run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}', *SWEEP)
+  assert os.stat(done).st_mtime_ns == mtime and 'members/0/results.json already holds the evaluation of epoch 2' in (
+      result.stderr)
+  for i in (0, 1):
+    assert read_json(f'{workdir}/members/{i}/results.json') == read_json(f'{sweep_dir}/members/{i}/results.json')
+  summary, before = read_json(f'{workdir}/sweep.json'), read_json(f'{sweep_dir}/sweep.json')
+  assert summary['summary'] == before['summary'] and len(summary['members']) == 2
+  # Another evaluation setting is not a finished evaluation: both members are evaluated again.
+  run_cli(*DENSE, '--config.train.num_epochs=2', '--config.eval.iw_samples=7', f'--workdir={workdir}', *SWEEP)
+  assert [read_json(f'{workdir}/members/{i}/results.json')['eval/iw_samples'] for i in (0, 1)] == [7, 7]
+
+
 # --- A member that diverges ------------------------------------------------------------------------------------
 
 DIVERGING = ('--config.train.num_epochs=2', '--sweep=train.learning_rate=0.001,1e30')

@@ -8,6 +8,7 @@ of the state, each in its own folder WORKDIR/members/<i>/. A member whose loss t
 folder keeps its last good checkpoint and gets diverged.json) while the others go on; a plain run stops there.
 """
 import dataclasses
+import json
 import os
 import tempfile
 import time
@@ -100,13 +101,13 @@ def train_and_evaluate(config, workdir, members=None):
       place.ckpts.close()
     for writer in writers:
       writer.close()
-  if epoch_records is None:  # Nothing left to train: report the last checkpoint.
+  if epoch_records is None:  # Nothing left to train: report the last checkpoint, keeping finished evaluations.
     logging.info('workdir already holds epoch %d of %d; evaluating it', start, num_epochs)
     test = run.test_metrics(state['params'])
     tests = {i: select(test, i, run.batched) for i, _ in _live(places)}
-  else:
-    tests = {i: {k: v for k, v in r.items() if k.startswith('test/')} for i, r in epoch_records.items()}
-  return _report(run, places, workdir, state, max(start, num_epochs), tests)
+    return _report(run, places, workdir, state, start, tests, keep_finished=True)
+  tests = {i: {k: v for k, v in r.items() if k.startswith('test/')} for i, r in epoch_records.items()}
+  return _report(run, places, workdir, state, num_epochs, tests)
 
 
 def evaluate(config, workdir, members=None):
@@ -125,15 +126,38 @@ def evaluate(config, workdir, members=None):
                  {i: select(test, i, run.batched) for i, _ in _live(places)})
 
 
-def _report(run, places, workdir, state, epoch, tests):
-  """Each member's full evaluation (and a sweep's summary); the results dict, or a sweep's list of them."""
-  results = [{'diverged': place.diverged} if place.diverged else run.report(
-      place.config, select(state, i, run.batched), epoch, tests[i], place.workdir, place.paths['metrics'])
-             for i, place in enumerate(places)]
+def _report(run, places, workdir, state, epoch, tests, keep_finished=False):
+  """Each member's full evaluation (and a sweep's summary); the results dict, or a sweep's list of them.
+
+  With `keep_finished` (the same command run again on a trained workdir), a member whose results.json already
+  holds epoch `epoch` under the same config is not evaluated again: a sweep's evaluation cut off after some of
+  its members resumes with the next one.
+  """
+  results = []
+  for i, place in enumerate(places):
+    if place.diverged:
+      results.append({'diverged': place.diverged})
+    elif keep_finished and (finished := _finished_results(place, epoch)):
+      logging.info('%s already holds the evaluation of epoch %d; kept (--mode=eval evaluates again)',
+                   place.paths['results'], epoch)
+      results.append(finished)
+    else:
+      results.append(run.report(place.config, select(state, i, run.batched), epoch, tests[i], place.workdir,
+                                place.paths['metrics']))
   if not run.batched:
     return results[0]
   sweeps.write_summary(workdir, [p.config for p in places], results, members_of(workdir))
   return results
+
+
+def _finished_results(place, epoch):
+  """The member's results.json if it is the evaluation of `epoch` by its current config, else None."""
+  try:
+    results, saved = records.read_json(place.paths['results']), records.read_json(place.paths['config'])
+  except VaeError:  # Absent or unreadable: evaluate again.
+    return None
+  same = results.get('epoch') == epoch and saved == json.loads(place.config.to_json())
+  return results if same else None
 
 
 def members_of(workdir):
