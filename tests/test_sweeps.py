@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import DENSE, read_json, read_jsonl, run_cli
-from vae import sweeps
+from vae import records, sweeps
 from vae.errors import VaeError
 
 
@@ -123,7 +123,11 @@ def test_cut_off_evaluation_resumes_with_the_next_member(sweep_dir, tmp_path):
   import shutil  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path / 'sweep')
   shutil.copytree(sweep_dir, workdir)
-  os.remove(os.path.join(workdir, 'members', '1', 'results.json'))
+  for name in ('sweep.json', 'sweep.md'):
+    os.remove(os.path.join(workdir, name))
+  # Member 1 holds the results of an earlier epoch (as when a run extended by more epochs is killed mid-evaluation).
+  stale = read_json(f'{workdir}/members/1/results.json')
+  records.write_json(f'{workdir}/members/1/results.json', dict(stale, epoch=1))
   done = os.path.join(workdir, 'members', '0', 'results.json')
   mtime = os.stat(done).st_mtime_ns
   result = run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}', *SWEEP)
@@ -131,11 +135,12 @@ def test_cut_off_evaluation_resumes_with_the_next_member(sweep_dir, tmp_path):
       result.stderr)
   for i in (0, 1):
     assert read_json(f'{workdir}/members/{i}/results.json') == read_json(f'{sweep_dir}/members/{i}/results.json')
-  summary, before = read_json(f'{workdir}/sweep.json'), read_json(f'{sweep_dir}/sweep.json')
-  assert summary['summary'] == before['summary'] and len(summary['members']) == 2
-  # Another evaluation setting is not a finished evaluation: both members are evaluated again.
-  run_cli(*DENSE, '--config.train.num_epochs=2', '--config.eval.iw_samples=7', f'--workdir={workdir}', *SWEEP)
-  assert [read_json(f'{workdir}/members/{i}/results.json')['eval/iw_samples'] for i in (0, 1)] == [7, 7]
+  assert read_json(f'{workdir}/sweep.json')['summary'] == read_json(f'{sweep_dir}/sweep.json')['summary']
+  # Results computed under other settings are not the command's: each change of setting evaluates both again.
+  for iw_samples in (7, 20):
+    run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}', *SWEEP,
+            f'--config.eval.iw_samples={iw_samples}')
+    assert [read_json(f'{workdir}/members/{i}/results.json')['eval/iw_samples'] for i in (0, 1)] == [iw_samples] * 2
 
 
 # --- A member that diverges ------------------------------------------------------------------------------------

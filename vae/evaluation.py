@@ -15,6 +15,7 @@ from vae import figures, latent_metrics, records
 TRAVERSAL_VALUES = np.linspace(-3.0, 3.0, 11)  # In prior standard deviations.
 MAX_TRAVERSAL_DIMS = 10
 INTERPOLATION_STEPS = 10
+LOCATION_KEYS = ('source', 'dir')  # Of config.data: where the images were read from, not which (test_sources.py).
 
 
 def evaluate(model, config, dataset, test_images, train_images, test_metrics, history, workdir):
@@ -42,8 +43,17 @@ def evaluate(model, config, dataset, test_images, train_images, test_metrics, hi
   os.makedirs(folder, exist_ok=True)
   paths = _figures(model, config, dataset, test_images, mean, kl_per_dim, history, folder)
   records.write_text(os.path.join(workdir, 'report.md'), report(config, results, paths, workdir))
+  results['config'] = evaluated_config(config)  # What it was computed under: a rerun keeps it only if the same.
   records.write_json(os.path.join(workdir, 'results.json'), results)  # Last: its presence means all is written.
   return results
+
+
+def evaluated_config(config):
+  """`config` as a dict, less where the data was read from: results.json's record of what it was computed under."""
+  settings = json.loads(config.to_json())
+  for key in LOCATION_KEYS:
+    settings['data'].pop(key, None)
+  return settings
 
 
 def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, folder):
@@ -108,7 +118,7 @@ def report(config, results, paths, workdir):
            f'Epoch {results.get("epoch")}, step {results.get("step")}. All figures in nats per image.', '',
            '| metric | value |', '|---|---|']
   for key, value in results.items():
-    if key != 'test/kl_per_dim':
+    if key not in ('test/kl_per_dim', 'config'):  # The config has its own section below.
       lines.append(f'| `{key}` | {value:.4g} |' if isinstance(value, float) else f'| `{key}` | {value} |')
   lines += ['', '## Figures', '']
   for name, path in paths.items():

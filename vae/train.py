@@ -1,14 +1,14 @@
 """The training loop over a `runs.Run`: compiled epochs, evaluation, logging, TensorBoard, checkpoints, resume.
 
 `train_and_evaluate(config, workdir)` trains (resuming from the latest checkpoint in `workdir`) and writes
-config.json and metrics.jsonl there, then the full evaluation (results.json, figures/, report.md);
-`evaluate(config, workdir)` only re-evaluates. With `members` (configs that differ from `config` only in the seed
-and float hyper-parameters, see vae/sweeps.py) all of them train at once, by `jax.vmap` over a leading member axis
-of the state, each in its own folder WORKDIR/members/<i>/. A member whose loss turns non-finite is set aside (its
+config.json and metrics.jsonl there, then the full evaluation (results.json, figures/, report.md), unless
+results.json already holds it (the same epoch and config); `evaluate(config, workdir)` only re-evaluates. With
+`members` (configs that differ from `config` only in the seed and float hyper-parameters, see vae/sweeps.py) all
+of them train at once, by `jax.vmap` over a leading member axis of the state, each in its own folder
+WORKDIR/members/<i>/. A member whose loss turns non-finite is set aside (its
 folder keeps its last good checkpoint and gets diverged.json) while the others go on; a plain run stops there.
 """
 import dataclasses
-import json
 import os
 import tempfile
 import time
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from vae import checkpoints, progress, records, sweeps, tensorboard, validation
+from vae import checkpoints, evaluation, progress, records, sweeps, tensorboard, validation
 from vae.runs import Run, floats, select, stack
 from vae.errors import VaeError
 
@@ -151,12 +151,12 @@ def _report(run, places, workdir, state, epoch, tests, keep_finished=False):
 
 
 def _finished_results(place, epoch):
-  """The member's results.json if it is the evaluation of `epoch` by its current config, else None."""
+  """The member's results.json if it is the evaluation of `epoch` under its current config, else None."""
   try:
-    results, saved = records.read_json(place.paths['results']), records.read_json(place.paths['config'])
+    results = records.read_json(place.paths['results'])
   except VaeError:  # Absent or unreadable: evaluate again.
     return None
-  same = results.get('epoch') == epoch and saved == json.loads(place.config.to_json())
+  same = results.get('epoch') == epoch and results.get('config') == evaluation.evaluated_config(place.config)
   return results if same else None
 
 
