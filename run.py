@@ -17,6 +17,16 @@ flags.DEFINE_enum('mode', 'train', ['train', 'eval'], 'train: train then evaluat
 flags.DEFINE_multi_string('sweep', [], 'KEY=V1,V2,...: train one member per value at once (jax.vmap); repeat '
                           'for a grid. Keys: seed, train.beta, train.learning_rate. Members go to WORKDIR/members/<i>/.')
 flags.DEFINE_integer('num_cpu_devices', None, 'Fake this many CPU devices (to try data parallelism on CPU).')
+flags.DEFINE_string('mesh', None, "members:M,data:D: the device mesh (M x D = the device count); default: as many "
+                    "devices on 'members' as the member count allows, the rest on 'data'.")
+# Several processes (one per host, or per GPU): JAX's multi-controller runtime, started before JAX is first used.
+flags.DEFINE_string('coordinator_address', None, 'HOST:PORT of process 0, for a job of --num_processes processes.')
+flags.DEFINE_integer('num_processes', None, 'The number of processes of the job.')
+flags.DEFINE_integer('process_id', None, 'This process\'s index, 0 .. num_processes - 1.')
+flags.DEFINE_bool('distributed', False, 'Start JAX\'s distributed runtime with the cluster it detects (SLURM, '
+                  'TPU pods, Open MPI) instead of the three flags above.')
+flags.DEFINE_integer('heartbeat_timeout', 60, 'Seconds without a heartbeat after which a process of the job is '
+                     'taken for dead and the others stop.')
 flags.mark_flags_as_required(['config', 'workdir'])
 FLAGS = flags.FLAGS
 
@@ -34,22 +44,38 @@ def main(argv):
   std_logging.getLogger('jax._src.xla_bridge').setLevel(std_logging.WARNING)  # "Unable to initialize backend 'tpu'"
   if FLAGS.num_cpu_devices:
     jax.config.update('jax_num_cpu_devices', FLAGS.num_cpu_devices)
+  if FLAGS.distributed or FLAGS.coordinator_address:
+    _start_distributed(jax)
   from vae import sweeps, train  # pylint: disable=g-import-not-at-top
   from vae.errors import VaeError  # pylint: disable=g-import-not-at-top
   logging.get_absl_handler().addFilter(_quiet_libraries)
   try:
     members = sweeps.member_configs(config, FLAGS.sweep) if FLAGS.sweep else None
-    if FLAGS.mode == 'train':
-      results = train.train_and_evaluate(config, FLAGS.workdir, members)
-    else:
-      results = train.evaluate(config, FLAGS.workdir, members)
+    run = train.train_and_evaluate if FLAGS.mode == 'train' else train.evaluate
+    results = run(config, FLAGS.workdir, members, FLAGS.mesh)
   except VaeError as e:
     _fail(e)
-  diverged = [i for i, r in enumerate(results) if 'diverged' in r] if members else []
+  diverged = [i for i, r in enumerate(results) if 'diverged' in r]
   if diverged:  # The others finished: exit non-zero all the same, so that a script notices.
     first = results[diverged[0]]['diverged']
-    _fail(f'{len(diverged)} of {len(members)} sweep members diverged (member {diverged[0]}: {first}); the others\' '
+    _fail(f'{len(diverged)} of {len(results)} sweep members diverged (member {diverged[0]}: {first}); the others\' '
           f'results: {FLAGS.workdir}/sweep.md')
+
+
+def _start_distributed(jax):
+  """jax.distributed.initialize from the flags (or the detected cluster); CPU collectives over gloo."""
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # Only the CPU backend reads it.
+  given = {'coordinator_address': FLAGS.coordinator_address, 'num_processes': FLAGS.num_processes,
+           'process_id': FLAGS.process_id}
+  if not FLAGS.distributed and None in given.values():
+    _fail('--coordinator_address, --num_processes and --process_id go together (or --distributed alone)')
+  try:
+    # The shutdown barrier waits for process 0's evaluation (the others have nothing left to do): a long timeout;
+    # a process that dies is still found within the heartbeat timeout.
+    jax.distributed.initialize(**({} if FLAGS.distributed else given), heartbeat_timeout_seconds=FLAGS.heartbeat_timeout,
+                               shutdown_timeout_seconds=7 * 24 * 3600)
+  except (RuntimeError, ValueError) as e:
+    _fail(f'jax.distributed.initialize: {str(e).strip().splitlines()[0]}')
 
 
 def parse_flags(argv):

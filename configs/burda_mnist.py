@@ -42,6 +42,7 @@ def get_config(variant='vae'):
   config.model.latent_dim = 50
   config.model.likelihood = 'bernoulli'
   config.model.sigma = 1.0
+  config.model.conv_impl = 'auto'  # auto | xla | patch, conv models only; auto: patch on CPU, XLA's conv elsewhere.
 
   config.train = ml_collections.ConfigDict()
   config.train.num_epochs = 3280 if not quick else 4  # Passes over the training set.

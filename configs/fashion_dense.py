@@ -30,6 +30,7 @@ def get_config():
   config.model.latent_dim = 128
   config.model.likelihood = 'bernoulli'
   config.model.sigma = 1.0  # Gaussian likelihood only: the fixed pixel standard deviation.
+  config.model.conv_impl = 'auto'  # auto | xla | patch, conv models only; auto: patch on CPU, XLA's conv elsewhere.
 
   config.train = ml_collections.ConfigDict()
   config.train.num_epochs = 15

@@ -37,6 +37,7 @@ def get_config(variant='mnist'):
   config.model.latent_dim = 2
   config.model.likelihood = 'gaussian' if fashion else 'bernoulli'
   config.model.sigma = 1.0
+  config.model.conv_impl = 'auto'  # auto | xla | patch, conv models only; auto: patch on CPU, XLA's conv elsewhere.
 
   config.train = ml_collections.ConfigDict()
   config.train.num_epochs = 60 if fashion else 75

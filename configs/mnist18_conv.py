@@ -40,6 +40,7 @@ def get_config(variant='mnist18'):
   config.model.latent_dim = 16 if fashion else 4
   config.model.likelihood = 'bernoulli'
   config.model.sigma = 1.0
+  config.model.conv_impl = 'auto'  # auto | xla | patch, conv models only; auto: patch on CPU, XLA's conv elsewhere.
 
   config.train = ml_collections.ConfigDict()
   config.train.num_epochs = 30 if fashion else 10

@@ -84,3 +84,21 @@ def test_overhanging_chunk_is_masked():
   log_w = np.asarray(log_joint(z)) - stats.norm(np.asarray(mean), 1.0).logpdf(np.asarray(z)).sum(-1)
   expected = np.log(np.mean(np.exp(log_w.astype(np.float64)), axis=0))
   np.testing.assert_allclose(estimate, expected, rtol=1e-5)
+
+
+class FakeDevice:
+  def __init__(self, stats):
+    self.stats = stats
+
+  def memory_stats(self):
+    return self.stats
+
+
+def test_chunk_floats_follow_the_device_memory():
+  gib = 2 ** 30
+  # An accelerator with 16 GiB, 4 in use: an eighth of the 12 free, in 4-byte floats.
+  assert iwae.chunk_floats(FakeDevice({'bytes_limit': 16 * gib, 'bytes_in_use': 4 * gib})) == 12 * gib // 8 // 4
+  assert iwae.chunk_floats(FakeDevice({'bytes_limit': 141 * gib})) == 2 ** 30  # An H200: capped.
+  for silent in (None, {}, {'bytes_in_use': gib}):  # The CPU reports None; no limit, no share of it.
+    assert iwae.chunk_floats(FakeDevice(silent)) == iwae.CHUNK_FLOATS == 2 ** 25
+  assert iwae.chunk_floats(jax.devices('cpu')[0]) == iwae.CHUNK_FLOATS  # The real CPU: chunks as before.

@@ -174,15 +174,17 @@ def test_conv_architecture():
     sizes.append(h.shape[1:])
   assert sizes == [(28, 28, 32), (14, 14, 64), (14, 14, 64), (14, 14, 64)]
   # The decoder's upsampling is a 3x3, stride-2, 'SAME' transposed convolution: the same as nnx.ConvTranspose
-  # holding the same kernel and bias, whatever way the model computes it.
+  # holding the same kernel and bias, whichever way the model computes it.
   reference = nnx.ConvTranspose(64, 32, (3, 3), strides=(2, 2), rngs=nnx.Rngs(0))
   reference.kernel[...] = model.decoder.deconv.kernel[...]
   reference.bias[...] = jax.random.normal(jax.random.key(1), (32,))
   model.decoder.deconv.bias[...] = reference.bias[...]
   h = jax.random.normal(jax.random.key(2), (2, 14, 14, 64))
-  got = model.decoder.deconv(h)
-  assert got.shape == (2, 28, 28, 32)
-  np.testing.assert_allclose(np.asarray(got), np.asarray(reference(h)), rtol=1e-4, atol=1e-4)
+  for impl in ('patch', 'xla'):
+    model.decoder.deconv.impl = impl
+    got = model.decoder.deconv(h)
+    assert got.shape == (2, 28, 28, 32)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(reference(h)), rtol=1e-4, atol=1e-4, err_msg=impl)
   assert model.decoder.out(jnp.zeros((1, 28, 28, 32))).shape == (1, 28, 28, 1)
 
 
@@ -285,11 +287,52 @@ def test_patch_conv_gradients_are_lax_conv_gradients(k, stride, cin, cout):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
 
 
-def test_conv_module_matches_nnx_conv():
-  ours = models.Conv(32, 64, strides=(2, 2), rngs=nnx.Rngs(params=jax.random.key(3)))
+@pytest.mark.parametrize('impl', ['patch', 'xla'])
+def test_conv_module_matches_nnx_conv(impl):
+  ours = models.Conv(32, 64, strides=(2, 2), impl=impl, rngs=nnx.Rngs(params=jax.random.key(3)))
   reference = nnx.Conv(32, 64, (3, 3), strides=(2, 2), rngs=nnx.Rngs(params=jax.random.key(3)))
   np.testing.assert_array_equal(ours.kernel[...], reference.kernel[...])  # Same initialisation, same draws.
   reference.bias[...] = jnp.linspace(-1, 1, 64)
   ours.bias[...] = reference.bias[...]
   x = jax.random.normal(jax.random.key(4), (5, 28, 28, 32))
   np.testing.assert_allclose(ours(x), reference(x), rtol=1e-4, atol=1e-4)
+
+
+def test_conv_impls_share_parameters_and_functions(monkeypatch):
+  """'xla' and 'patch' are two ways to compute one model: same parameters, outputs and gradients, so checkpoints
+  move between backends; 'auto' is patch on the CPU backend, xla on the others."""
+  config = load_config('mnist18_conv')
+  built = {}
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'cpu')  # 'auto' as on a CPU-only machine, whatever this one is.
+  for impl in models.CONV_IMPLS:
+    with config.unlocked():
+      config.model.conv_impl = impl
+    built[impl] = models.init(config.model, jax.random.key(0))
+  jax.tree_util.tree_map(lambda *leaves: [np.testing.assert_array_equal(leaves[0], leaf) for leaf in leaves[1:]],
+                         *(params for _, params in built.values()))
+  assert nnx.merge(*built['auto']).decoder.deconv.impl == 'patch'
+  assert {conv.impl for conv in nnx.merge(*built['xla']).encoder.convs} == {'xla'}
+  for backend in ('gpu', 'tpu'):
+    monkeypatch.setattr(jax, 'default_backend', lambda backend=backend: backend)
+    assert models.conv_impl('auto') == 'xla'
+  with pytest.raises(ValueError, match='cudnn'):
+    models.conv_impl('cudnn')
+
+  x = _images((1, 2))
+  key = jax.random.key(1)
+  z = jax.random.normal(jax.random.key(2), (1, 2, config.model.latent_dim))
+
+  def outputs(graphdef, params):
+    logits, mean, logvar = models.apply(graphdef, params, '__call__', x, key)
+    return {'logits': logits, 'mean': mean, 'logvar': logvar, 'encode': models.apply(graphdef, params, 'encode', x),
+            'decode': models.apply(graphdef, params, 'decode', z)}
+
+  def loss(graphdef, params):
+    out = outputs(graphdef, params)
+    recon = -jnp.sum(x * jax.nn.log_sigmoid(out['logits']) + (1 - x) * jax.nn.log_sigmoid(-out['logits']))
+    return recon + jnp.sum(jnp.exp(out['logvar']) + out['mean'] ** 2 - out['logvar']) + jnp.sum(out['decode']), out
+
+  got = {impl: jax.jit(jax.grad(functools.partial(loss, built[impl][0]), has_aux=True))(built[impl][1])
+         for impl in ('xla', 'patch')}
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+                         got['xla'], got['patch'])

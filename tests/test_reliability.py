@@ -276,7 +276,7 @@ BAD_VALUES = [
     (('--config.train.learning_rate=0',), 'train.learning_rate=0.0: must be a positive number'),
     (('--config.train.beta=-1',), 'train.beta=-1.0: must be a number >= 0'),
     (('--config.train.batch_size=30', '--num_cpu_devices=4'),
-     'train.batch_size=30: must be divisible by the number of devices (4)'),
+     "train.batch_size=30: must be divisible by the mesh's data axis (4 devices"),
     (('--config.train.batch_size=500',), 'train.batch_size=500: larger than the 400 training images'),
     (('--config.data.name=cifar10',), "data.name='cifar10': unknown (allowed: mnist, fashion_mnist)"),
     (('--config.model.name=resnet',), "model.name='resnet': unknown (allowed: dense, conv)"),

@@ -84,6 +84,6 @@ def test_other_configs_train(name, variant, tmp_path):
   config.eval.batch_size = 50
   config.eval.iw_samples = 10
   config.eval.manifold_size = 5
-  results = train.train_and_evaluate(config, str(tmp_path))
+  (results,) = train.train_and_evaluate(config, str(tmp_path))  # One per member.
   assert results['epoch'] == 1 and results['step'] == 2
   assert all(math.isfinite(results[f'test/{k}']) for k in ('neg_elbo', 'recon', 'kl'))

@@ -53,6 +53,7 @@ def evaluated_config(config):
   settings = json.loads(config.to_json())
   for key in LOCATION_KEYS:
     settings['data'].pop(key, None)
+  settings['model'].pop('conv_impl', None)  # How the convolutions were computed: the same function either way.
   return settings
 
 

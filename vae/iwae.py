@@ -10,8 +10,10 @@ import jax.numpy as jnp
 
 from vae import losses, models
 
-# Largest decoder intermediate (samples x images x its size per sample) one chunk may hold, in floats.
+# Largest decoder intermediate (samples x images x its size per sample) one chunk may hold, in floats, on a device
+# that does not report its memory (the CPU): 128 MB already keeps the CPU's matmuls busy; larger only costs RAM.
 CHUNK_FLOATS = 2 ** 25
+MAX_CHUNK_FLOATS = 2 ** 30
 
 
 def iw_log_likelihood(log_joint, mean, logvar, key, num_samples, chunk_size):
@@ -33,6 +35,16 @@ def iw_log_likelihood(log_joint, mean, logvar, key, num_samples, chunk_size):
   return jax.nn.logsumexp(per_chunk, axis=0) - math.log(num_samples)
 
 
+def chunk_floats(device=None):
+  """CHUNK_FLOATS, or on a device that reports its memory (GPU, TPU) a share of what is free; default the first."""
+  stats = (device or jax.local_devices()[0]).memory_stats()
+  if not stats or 'bytes_limit' not in stats:
+    return CHUNK_FLOATS
+  # 1/8 of the free memory: a chunk holds a few arrays the size of the largest at once, beside XLA's own buffers;
+  # at most 2^30 floats, so that no array's element count nears int32's range.
+  return min((stats['bytes_limit'] - stats.get('bytes_in_use', 0)) // (8 * 4), MAX_CHUNK_FLOATS)
+
+
 def _largest_intermediate(decode, latent_dim):
   """Floats in the largest array `decode` makes for one code (a conv decoder's patches dwarf its output)."""
   jaxpr = jax.make_jaxpr(decode)(jnp.zeros((1, latent_dim)))
@@ -49,5 +61,5 @@ def model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, sigm
         z, jnp.zeros_like(z), jnp.zeros_like(z))
 
   per_sample = _largest_intermediate(lambda z: models.apply(graphdef, params, 'decode', z), mean.shape[-1])
-  chunk_size = int(max(1, min(num_samples, CHUNK_FLOATS // (x.shape[0] * max(per_sample, x.shape[1])))))
+  chunk_size = int(max(1, min(num_samples, chunk_floats() // (x.shape[0] * max(per_sample, x.shape[1])))))
   return iw_log_likelihood(log_joint, mean, logvar, key, num_samples, chunk_size)

@@ -8,6 +8,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 MODELS = ('dense', 'conv')
+# How the conv model's layers compute (the same parameters and functions): 'patch' by patch_conv, 'xla' by XLA's
+# native convolutions (cuDNN's, the TPU's), 'auto' patch on the CPU backend and xla elsewhere.
+CONV_IMPLS = ('auto', 'xla', 'patch')
 ACTIVATIONS = {
     'relu': jax.nn.relu, 'tanh': jnp.tanh, 'softplus': jax.nn.softplus, 'elu': jax.nn.elu, 'gelu': jax.nn.gelu,
     'leaky_relu': jax.nn.leaky_relu, 'sigmoid': jax.nn.sigmoid,
@@ -72,6 +75,14 @@ def patch_conv(x, kernel, strides=(1, 1), padding='SAME'):
   return (patches @ kernel.reshape(kh * kw * cin, cout)).reshape(batch + (ho, wo, cout))
 
 
+def xla_conv(x, kernel, strides=(1, 1)):
+  """patch_conv's function ('SAME' padding) by lax.conv_general_dilated; x (..., H, W, Cin)."""
+  batch, (h, w, cin) = x.shape[:-3], x.shape[-3:]
+  y = jax.lax.conv_general_dilated(x.reshape((-1, h, w, cin)), kernel, strides, 'SAME',
+                                   dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  return y.reshape(batch + y.shape[1:])
+
+
 def _same_padding(size, kernel, stride):
   out = -(-size // stride)
   total = max((out - 1) * stride + kernel - size, 0)
@@ -79,26 +90,29 @@ def _same_padding(size, kernel, stride):
 
 
 class Conv(nnx.Module):
-  """nnx.Conv's parameters and outputs ('SAME' padding, lecun-normal kernel, zero bias), computed by patch_conv."""
+  """nnx.Conv's parameters and outputs ('SAME' padding, lecun-normal kernel, zero bias), computed by patch_conv
+  (impl 'patch') or XLA's convolution ('xla')."""
 
-  def __init__(self, in_features, out_features, kernel_size=(3, 3), strides=(1, 1), *, rngs):
+  def __init__(self, in_features, out_features, kernel_size=(3, 3), strides=(1, 1), *, impl='patch', rngs):
     self.kernel = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), (*kernel_size, in_features, out_features)))
     self.bias = nnx.Param(jnp.zeros((out_features,)))
     self.strides = strides
+    self.impl = impl
 
   def __call__(self, x):
-    return patch_conv(x, self.kernel[...], self.strides) + self.bias[...]
+    conv = patch_conv if self.impl == 'patch' else xla_conv
+    return conv(x, self.kernel[...], self.strides) + self.bias[...]
 
 
 class ConvEncoder(nnx.Module):
   """Conv 32 -> Conv 64 stride 2 -> Conv 64 -> Conv 64 -> Dense 32 -> (mean, logvar); 3x3 kernels, 'SAME'."""
 
-  def __init__(self, latent_dim, activation, *, rngs):
+  def __init__(self, latent_dim, activation, *, impl='patch', rngs):
     self.convs = nnx.List([
-        Conv(1, 32, rngs=rngs),
-        Conv(32, 64, strides=(2, 2), rngs=rngs),
-        Conv(64, 64, rngs=rngs),
-        Conv(64, 64, rngs=rngs),
+        Conv(1, 32, impl=impl, rngs=rngs),
+        Conv(32, 64, strides=(2, 2), impl=impl, rngs=rngs),
+        Conv(64, 64, impl=impl, rngs=rngs),
+        Conv(64, 64, impl=impl, rngs=rngs),
     ])
     self.dense = nnx.Linear(14 * 14 * 64, 32, rngs=rngs)
     self.mean = nnx.Linear(32, latent_dim, rngs=rngs)
@@ -114,20 +128,27 @@ class ConvEncoder(nnx.Module):
 
 
 class UpConv(nnx.Module):
-  """The 3x3, stride-2, 'SAME' transposed convolution of nnx.ConvTranspose, computed as one 2x2 convolution into
-  the four output phases and a depth-to-space.
+  """The 3x3, stride-2, 'SAME' transposed convolution of nnx.ConvTranspose: impl 'xla' by lax.conv_transpose, as
+  nnx.ConvTranspose computes it, and 'patch' as one 2x2 convolution into the four output phases and a
+  depth-to-space.
 
-  Same parameters, same outputs; it skips the zeros of the dilated input, and its kernel gradient avoids the
+  Same parameters, same outputs; 'patch' skips the zeros of the dilated input, and its kernel gradient avoids the
   dilated convolution that XLA's CPU backend runs about 50 times slower than this.
   """
   # Per output phase (even, odd), the kernel tap applied to input offsets (-1, 0); 3 is an all-zero tap.
   _TAPS = jnp.array([[0, 2], [3, 1]])
 
-  def __init__(self, in_features, out_features, *, rngs):
+  def __init__(self, in_features, out_features, *, impl='patch', rngs):
     self.kernel = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), (3, 3, in_features, out_features)))
     self.bias = nnx.Param(jnp.zeros((out_features,)))
+    self.impl = impl
 
   def __call__(self, x):
+    if self.impl == 'xla':
+      batch, (h, w, cin) = x.shape[:-3], x.shape[-3:]
+      y = jax.lax.conv_transpose(x.reshape((-1, h, w, cin)), self.kernel[...], (2, 2), 'SAME',
+                                 dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+      return y.reshape(batch + y.shape[1:]) + self.bias[...]
     kernel = jnp.pad(self.kernel[...], ((0, 1), (0, 1), (0, 0), (0, 0)))
     cin, cout = kernel.shape[2:]
     # phases[a, b] is the (2, 2, in, out) kernel of output rows of parity a and columns of parity b.
@@ -142,10 +163,10 @@ class UpConv(nnx.Module):
 class ConvDecoder(nnx.Module):
   """Dense 14x14x64 -> ConvTranspose 32 stride 2 -> Conv 1 -> 784 logits."""
 
-  def __init__(self, latent_dim, activation, *, rngs):
+  def __init__(self, latent_dim, activation, *, impl='patch', rngs):
     self.dense = nnx.Linear(latent_dim, 14 * 14 * 64, rngs=rngs)
-    self.deconv = UpConv(64, 32, rngs=rngs)
-    self.out = Conv(32, 1, rngs=rngs)
+    self.deconv = UpConv(64, 32, impl=impl, rngs=rngs)
+    self.out = Conv(32, 1, impl=impl, rngs=rngs)
     self.activation = activation
 
   def __call__(self, z):
@@ -178,8 +199,21 @@ def reparameterize(key, mean, logvar):
   return mean + jnp.exp(0.5 * logvar) * jax.random.normal(key, mean.shape, mean.dtype)
 
 
+def conv_impl(name):
+  """'xla' or 'patch': the conv implementation `name` (one of CONV_IMPLS) means on this JAX backend."""
+  if name not in CONV_IMPLS:
+    raise ValueError(f'unknown conv_impl {name!r} (allowed: {", ".join(CONV_IMPLS)})')
+  if name == 'auto':
+    return 'patch' if jax.default_backend() == 'cpu' else 'xla'
+  return name
+
+
 def make(model_config, key):
-  """Builds the VAE a `config.model` describes, parameters initialised from `key`."""
+  """Builds the VAE a `config.model` describes, parameters initialised from `key`.
+
+  The conv implementation is a static attribute: the parameters are the same whatever it is, so a checkpoint
+  trained with one loads into the other. Configs saved before `model.conv_impl` existed mean 'auto'.
+  """
   rngs = nnx.Rngs(params=key)
   activation = ACTIVATIONS[model_config.activation]
   latent = model_config.latent_dim
@@ -187,8 +221,9 @@ def make(model_config, key):
     encoder = DenseEncoder(model_config.encoder_widths, latent, activation, rngs=rngs)
     decoder = DenseDecoder(model_config.decoder_widths, latent, activation, rngs=rngs)
   elif model_config.name == 'conv':
-    encoder = ConvEncoder(latent, activation, rngs=rngs)
-    decoder = ConvDecoder(latent, activation, rngs=rngs)
+    impl = conv_impl(model_config.get('conv_impl', 'auto'))
+    encoder = ConvEncoder(latent, activation, impl=impl, rngs=rngs)
+    decoder = ConvDecoder(latent, activation, impl=impl, rngs=rngs)
   else:
     raise ValueError(f'unknown model {model_config.name!r} (allowed: {", ".join(MODELS)})')
   return VAE(encoder, decoder)

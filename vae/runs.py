@@ -1,8 +1,9 @@
-"""One run or sweep set up on device: data, PRNG keys, mesh, initial states and the compiled functions.
+"""One run set up on device: data, PRNG keys, the mesh, initial states and the compiled functions.
 
-`Run(configs, batched)` is what `vae/train.py` loops over. Its members share data and model structure; with
-`batched`, states, keys and hyper-parameters carry a leading member axis and every compiled function is
-`jax.vmap`ped over it.
+A run is a list of members (configs that share data and model structure; a plain run is one member). States,
+keys and hyper-parameters always carry a leading member axis, sharded over the mesh's 'members' axis, and every
+compiled function is `jax.vmap`ped over it with `spmd_axis_name='members'`; each member's batch is sharded over
+'data' (vae/layout.py). Host-side results come back per member and are only split where files are written.
 """
 import dataclasses
 import functools
@@ -14,13 +15,14 @@ import numpy as np
 from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from vae import api, data, evaluation, losses, models, records, steps, validation
+from vae import api, data, evaluation, layout, losses, models, records, steps, validation
 from vae.errors import VaeError
 
 # The test set of a dynamically binarized run is binarized once, with this seed whatever the run's: every run and
 # sweep member is scored on the same binary images.
 TEST_BINARIZATION_SEED = 0
 TB_IMAGES = 20
+KEY_NAMES = ('perm', 'binarize', 'train', 'eval')
 
 
 def member_keys(seed):
@@ -31,17 +33,17 @@ def member_keys(seed):
 
 
 class Run:
-  """Everything the configs of one run or sweep need on device: data, keys, mesh, model and compiled functions.
+  """Everything the members of one run need on device: data, keys, mesh, model and compiled functions.
 
-  `configs` are the members (one for a plain run); they share data and model structure. With `batched`, states,
-  keys and hyper-parameters carry a leading member axis and the compiled functions are vmapped over it.
+  `configs` are the members; `mesh` a --mesh spec ('members:4,data:2') or None for the automatic layout.
   """
 
-  def __init__(self, configs, batched=False):
-    self.configs, self.batched = configs, batched
+  def __init__(self, configs, mesh=None):
+    self.configs = configs
     self.config = config = configs[0]
+    self.layout = layout.choose(len(configs), jax.device_count(), mesh)
     for member in configs:
-      validation.check_config(member, jax.device_count())
+      validation.check_config(member, self.layout.data)
     dataset = data.load(config.data.name, config.data.dir, config.data.classes, config.data.source)
     self.dataset = dataclasses.replace(  # The first images only, for quick tries and tests.
         dataset, train_images=dataset.train_images[:config.data.max_train_images],
@@ -50,19 +52,21 @@ class Run:
         test_labels=dataset.test_labels[:config.data.max_test_images])
     validation.check_data(config, self.dataset)
 
-    self.mesh = jax.make_mesh((jax.device_count(),), ('data',), axis_types=(jax.sharding.AxisType.Auto,))
-    self.replicated = NamedSharding(self.mesh, P())
-    batch_sharding = NamedSharding(self.mesh, P('data'))
+    self.mesh = layout.make_mesh(self.layout)
+    by_member, replicated = layout.by_member(self.mesh), layout.replicated(self.mesh)
+    batch_sharding = NamedSharding(self.mesh, P('data'))  # Inside the member vmap: each member's batch.
 
+    lanes = configs + [configs[-1]] * (self.layout.lanes - len(configs))  # Padding lanes repeat the last member.
     keys = [member_keys(member.seed) for member in configs]
     self.graphdef, _ = models.init(config.model, keys[0]['init'])
     self.optimizer = steps.make_optimizer(config.train)
-    states = [steps.init_state(models.init(config.model, k['init'])[1], self.optimizer) for k in keys]
-    hparams = [steps.hparams(member) for member in configs]
-    keys = [{name: k[name] for name in ('perm', 'binarize', 'train', 'eval')} for k in keys]
-    self.initial_states = states
-    self.initial_state, self.keys, self.hparams = (
-        jax.device_put(stack(xs) if batched else xs[0], self.replicated) for xs in (states, keys, hparams))
+    self.initial_states = [jax.device_get(steps.init_state(models.init(config.model, k['init'])[1], self.optimizer))
+                           for k in keys]
+    key_data = [{name: np.asarray(jax.random.key_data(k[name])) for name in KEY_NAMES} for k in keys]
+    pad = lambda xs: xs + [xs[-1]] * (len(lanes) - len(xs))
+    self.keys = layout.put(stack(pad(key_data)), by_member)
+    self.hparams = layout.put(stack([jax.device_get(steps.hparams(member)) for member in lanes]), by_member)
+    self._pad, self._by_member = pad, by_member
 
     # The images evaluation sees, uint8: for dynamic binarization, one fixed binarization of each set (as in IWAE).
     self.test_images, self.train_images_fixed = self.dataset.test_images, self.dataset.train_images
@@ -71,18 +75,21 @@ class Run:
       self.test_images, self.train_images_fixed = (
           np.asarray(data.preprocess(images, 'binarize_dynamic', jax.random.fold_in(fixed, i)) * 255, np.uint8)
           for i, images in enumerate((self.test_images, self.train_images_fixed)))
-    self.train_images = jax.device_put(self.dataset.train_images, self.replicated)
-    self.test_batches = jax.device_put(steps.pad_batches(self.test_images, config.eval.batch_size), self.replicated)
+    self.train_images = layout.put(self.dataset.train_images, replicated)
+    self.test_batches = layout.put(np.asarray(steps.pad_batches(self.test_images, config.eval.batch_size)),
+                                   replicated)
 
-    epoch = functools.partial(steps.train_epoch, graphdef=self.graphdef, optimizer=self.optimizer, config=config,
-                              batch_sharding=batch_sharding)
-    evaluate = functools.partial(steps.evaluate, num_images=len(self.test_images), graphdef=self.graphdef,
-                                 config=config, batch_sharding=batch_sharding)
-    if batched:  # Members along axis 0 of state, keys, hyper-parameters; the data is shared.
-      epoch = jax.vmap(epoch, in_axes=(0, None, None, 0, 0))
-      evaluate = jax.vmap(evaluate, in_axes=(0, None, 0, 0))
-    self.train_epoch = jax.jit(epoch, donate_argnums=0)
-    self._evaluate = jax.jit(evaluate)
+    wrap = lambda keys: {name: jax.random.wrap_key_data(k) for name, k in keys.items()}
+    members = functools.partial(jax.vmap, spmd_axis_name='members')  # Over the leading member axis.
+    epoch = members(lambda state, images, e, keys, hparams: steps.train_epoch(
+        state, images, e, wrap(keys), hparams, graphdef=self.graphdef, optimizer=self.optimizer, config=config,
+        batch_sharding=batch_sharding), in_axes=(0, None, None, 0, 0))
+    evaluate = members(lambda params, batches, keys, hparams: steps.evaluate(
+        params, batches, wrap(keys)['eval'], hparams, num_images=len(self.test_images), graphdef=self.graphdef,
+        config=config, batch_sharding=batch_sharding), in_axes=(0, None, 0, 0))
+    # Metrics come back replicated, so that every process can read them; the state stays where it is.
+    self.train_epoch = jax.jit(epoch, donate_argnums=0, out_shardings=(by_member, replicated, replicated))
+    self._evaluate = jax.jit(evaluate, out_shardings=replicated)
 
     preview_x = data.preprocess(self.test_images[:TB_IMAGES], 'gray' if config.data.preprocessing ==
                                 'binarize_dynamic' else config.data.preprocessing)
@@ -94,11 +101,20 @@ class Run:
       decode = lambda z: losses.pixel_mean(models.apply(self.graphdef, params, 'decode', z), likelihood)
       return jnp.concatenate([preview_x, decode(mean)]), decode(preview_z)
 
-    self._preview = jax.jit(jax.vmap(preview) if batched else preview)
+    self._preview = jax.jit(members(preview), out_shardings=replicated)
 
   @property
   def steps_per_epoch(self):
     return len(self.dataset.train_images) // self.config.train.batch_size
+
+  def place(self, states):
+    """The members' host states (one per member) as the run's state: stacked, padded, sharded over 'members'."""
+    return layout.put(stack(self._pad(list(states))), self._by_member)
+
+  def member_states(self, state):
+    """The run's state back on the host, one numpy pytree per (real) member."""
+    host = layout.fetch(state)
+    return [jax.tree.map(lambda x: x[i], host) for i in range(len(self.configs))]
 
   def hparams_at(self, epoch):
     """The hyper-parameters of `epoch`: the learning rate scaled by train.lr_schedule (an argument: no recompile)."""
@@ -108,17 +124,17 @@ class Run:
   def compile_epoch(self, state):
     return self.train_epoch.lower(state, self.train_images, jnp.int32(1), self.keys, self.hparams).compile()
 
-  def test_metrics(self, params):
-    """{'test/recon', ...}: floats, or per member lists of floats when batched."""
-    metrics = jax.device_get(self._evaluate(params, self.test_batches, self.keys['eval'], self.hparams))
-    return {f'test/{k}': floats(v) for k, v in metrics.items()}
+  def test_metrics(self, state):
+    """{'test/recon', ...}: per member, lists of floats."""
+    metrics = jax.device_get(self._evaluate(state['params'], self.test_batches, self.keys, self.hparams))
+    return {f'test/{k}': floats(v[:len(self.configs)]) for k, v in metrics.items()}
 
-  def preview(self, params):
-    """(originals above reconstructions, samples) as numpy, per member when batched."""
-    return jax.device_get(self._preview(params))
+  def preview(self, state):
+    """(originals above reconstructions, samples) as numpy, per member."""
+    return jax.device_get(self._preview(state['params']))
 
   def report(self, config, state, epoch, test_metrics, workdir, metrics_path):
-    """Full evaluation of one member's `state` (metrics, figures, report.md); writes results.json, returns it."""
+    """Full evaluation of one member's host `state` (metrics, figures, report.md); writes results.json, returns it."""
     model = api.Model(config, self.graphdef, state['params'], epoch)
     results = {'epoch': epoch, 'step': int(state['step']), **test_metrics}
     t0 = time.perf_counter()
@@ -135,16 +151,13 @@ class Run:
 
 
 def stack(trees):
-  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+  return jax.tree.map(lambda *xs: np.stack(xs), *trees)
 
 
-def select(tree, i, batched):
-  """Member `i` of a batched pytree (arrays or per-member lists); the tree itself when not batched."""
-  if not batched:
-    return tree
+def select(tree, i):
+  """Member `i` of a pytree whose leaves are per-member arrays or lists."""
   return jax.tree.map(lambda x: x[i], tree, is_leaf=lambda x: isinstance(x, list))
 
 
 def floats(value):
-  value = np.asarray(value)
-  return float(value) if value.ndim == 0 else [float(v) for v in value]
+  return [float(v) for v in np.asarray(value)]

@@ -19,11 +19,12 @@ except ImportError:  # TensorBoard is optional: without it, nothing is written.
 
 
 class Writer:
-  """Scalars, image grids and hparams of one run (or sweep member) into `workdir`; a no-op without tensorboard."""
+  """Scalars, image grids and hparams of one run (or sweep member) into `workdir`; a no-op without tensorboard
+  (or with `enabled=False`: a process other than 0)."""
 
-  def __init__(self, workdir, start_step=0):
+  def __init__(self, workdir, start_step=0, enabled=True):
     self._workdir, self._writer, self._pending = workdir, None, []
-    self.enabled = EventFileWriter is not None
+    self.enabled = enabled and EventFileWriter is not None
     if self.enabled:  # TensorBoard purges the points at or after a restart's marker: those of the redone epochs.
       self._pending.append(_event(start_step + 1 if start_step else 0,
                                   session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START)))

@@ -3,10 +3,12 @@
 `train_and_evaluate(config, workdir)` trains (resuming from the latest checkpoint in `workdir`) and writes
 config.json and metrics.jsonl there, then the full evaluation (results.json, figures/, report.md), unless
 results.json already holds it (the same epoch and config); `evaluate(config, workdir)` only re-evaluates. With
-`members` (configs that differ from `config` only in the seed and float hyper-parameters, see vae/sweeps.py) all
-of them train at once, by `jax.vmap` over a leading member axis of the state, each in its own folder
-WORKDIR/members/<i>/. A member whose loss turns non-finite is set aside (its
-folder keeps its last good checkpoint and gets diverged.json) while the others go on; a plain run stops there.
+`members` (a sweep: configs that differ from `config` only in the seed and float hyper-parameters, see
+vae/sweeps.py) each member has its own folder WORKDIR/members/<i>/; a plain run is the one member in WORKDIR.
+All members train at once, one compiled program over the member axis. A member whose loss turns non-finite is set
+aside (its folder keeps its last good checkpoint and gets diverged.json) while the others go on; when none is
+left, the run stops with the first one's reason. Only process 0 writes records, figures and TensorBoard events;
+every process takes part in the compiled steps and in Orbax's checkpoint saves.
 """
 import dataclasses
 import os
@@ -18,8 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from vae import checkpoints, evaluation, progress, records, sweeps, tensorboard, validation
-from vae.runs import Run, floats, select, stack
+from vae import checkpoints, evaluation, progress, records, sweeps, tensorboard, validation, workdir_lock
+from vae.runs import Run, floats, select
 from vae.errors import VaeError
 
 TB_IMAGES_EVERY = 5  # Epochs between the reconstructions and samples sent to TensorBoard (and the last epoch).
@@ -32,23 +34,31 @@ class _Member:
   workdir: str
   paths: dict
   ckpts: object = None
-  diverged: str = None  # Why the member stopped (a sweep member whose loss turned non-finite), from diverged.json.
+  diverged: str = None  # Why the member stopped (its loss turned non-finite), from diverged.json.
 
 
-def train_and_evaluate(config, workdir, members=None):
+def train_and_evaluate(config, workdir, members=None, mesh=None):
   """Trains `config` (or the sweep `members`) in `workdir`, resuming from the latest checkpoints.
 
-  Returns the final results: a dict, or for a sweep the list of the members' dicts ({'diverged': why} for a member
-  that diverged).
+  `mesh`: a --mesh spec ('members:4,data:2'), None for the automatic layout. Returns the final results, one dict
+  per member ({'diverged': why} for a member that diverged); processes other than 0 return [].
   """
-  run = Run(members or [config], batched=members is not None)
-  places = _open(run, workdir)
+  run = Run(members or [config], mesh)
+  logging.info('%s', run.layout.describe())
+  with _owned(workdir):
+    places = _open(run, workdir, sweep=members is not None)
+    return _train(run, places, workdir, sweep=members is not None)
+
+
+def _train(run, places, workdir, sweep):
+  config, lead = run.config, _lead()
   writers = []
   try:
     state, start = _restore(run, places)
-    for _, place in _live(places):
-      records.truncate_metrics(place.paths['metrics'], start)
-    writers.extend(tensorboard.Writer(place.workdir, start * run.steps_per_epoch) for place in places)
+    if lead:
+      for _, place in _live(places):
+        records.truncate_metrics(place.paths['metrics'], start)
+    writers.extend(tensorboard.Writer(place.workdir, start * run.steps_per_epoch, enabled=lead) for place in places)
     if start == 0:
       for writer, place in zip(writers, places):
         writer.hparams(place.config)
@@ -56,42 +66,35 @@ def train_and_evaluate(config, workdir, members=None):
     if start < num_epochs:
       t0 = time.perf_counter()
       compiled = run.compile_epoch(state)
-      logging.info('compiled the epoch (%d steps of %d images%s) in %.1fs on %d %s device(s)', run.steps_per_epoch,
-                   config.train.batch_size, f', {len(places)} members' if run.batched else '',
-                   time.perf_counter() - t0, jax.device_count(), jax.default_backend())
+      logging.info('compiled the epoch (%d steps of %d images, %d member(s)) in %.1fs', run.steps_per_epoch,
+                   config.train.batch_size, len(places), time.perf_counter() - t0)
     epoch_records, epoch_times = None, []
     bar = progress.Progress(num_epochs - start, 'epochs', log_every_seconds=float('inf'))  # A bar on terminals.
     for epoch in range(start + 1, num_epochs + 1):
       t0 = time.perf_counter()
-      steps = np.asarray(state['step'])
-      first_step = int(steps[_live(places)[0][0]] if run.batched else steps)  # Not a diverged member's count.
+      first_step = (epoch - 1) * run.steps_per_epoch  # Every member resumes from the same whole epoch.
       state, train, health = compiled(state, run.train_images, jnp.int32(epoch), run.keys, run.hparams_at(epoch))
       train = {f'train/{k}': floats(v) for k, v in jax.device_get(train).items()}
       seconds = time.perf_counter() - t0
-      health = jax.device_get(health)
-      _check_finite(run, places, health, epoch, first_step)
-      test = run.test_metrics(state['params'])
+      _check_finite(places, jax.device_get(health), epoch, first_step)
+      test = run.test_metrics(state)
       images_per_sec = len(places) * run.steps_per_epoch * config.train.batch_size / seconds
       epoch_records = {}
       for i, place in _live(places):
-        record = {'epoch': epoch, 'step': first_step + run.steps_per_epoch, **select(train, i, run.batched),
-                  **select(test, i, run.batched), 'images_per_sec': images_per_sec, 'seconds': seconds}
-        records.write_text(place.paths['config'], place.config.to_json(indent=2) + '\n')
-        records.append_jsonl(place.paths['metrics'], record)
+        record = {'epoch': epoch, 'step': first_step + run.steps_per_epoch, **select(train, i), **select(test, i),
+                  'images_per_sec': images_per_sec, 'seconds': seconds}
+        if lead:
+          records.write_text(place.paths['config'], place.config.to_json(indent=2) + '\n')
+          records.append_jsonl(place.paths['metrics'], record)
         epoch_records[i] = record
         writers[i].scalars(record['step'], {k: v for k, v in record.items() if '/' in k or k == 'images_per_sec'})
       if epoch % TB_IMAGES_EVERY == 0 or epoch == num_epochs:
-        recons, samples = run.preview(state['params'])
+        recons, samples = run.preview(state)
         for i, record in epoch_records.items():
-          writers[i].images(record['step'], 'reconstructions (test images above)', select(recons, i, run.batched))
-          writers[i].images(record['step'], 'samples', select(samples, i, run.batched))
+          writers[i].images(record['step'], 'reconstructions (test images above)', recons[i])
+          writers[i].images(record['step'], 'samples', samples[i])
       if epoch % config.train.checkpoint_every_epochs == 0 or epoch == num_epochs:
-        for i, place in _live(places):
-          try:
-            place.ckpts.save(epoch, select(state, i, run.batched))
-          except VaeError:  # The records past the last checkpoint would be redone on resume: drop them now.
-            _try(records.truncate_metrics, place.paths['metrics'], place.ckpts.latest_epoch() or 0)
-            raise
+        _save(run, places, state, epoch)
       epoch_times.append(time.perf_counter() - t0)
       _log_epoch(list(epoch_records.values()), epoch, num_epochs, seconds, (num_epochs - epoch) * np.mean(epoch_times))
       bar.update()
@@ -101,38 +104,75 @@ def train_and_evaluate(config, workdir, members=None):
       place.ckpts.close()
     for writer in writers:
       writer.close()
+  states = run.member_states(state)
   if epoch_records is None:  # Nothing left to train: report the last checkpoint, keeping finished evaluations.
     logging.info('workdir already holds epoch %d of %d; evaluating it', start, num_epochs)
-    test = run.test_metrics(state['params'])
-    tests = {i: select(test, i, run.batched) for i, _ in _live(places)}
-    return _report(run, places, workdir, state, start, tests, keep_finished=True)
+    test = run.test_metrics(state)
+    tests = {i: select(test, i) for i, _ in _live(places)}
+    return _report(run, places, workdir, states, start, tests, sweep, keep_finished=True)
   tests = {i: {k: v for k, v in r.items() if k.startswith('test/')} for i, r in epoch_records.items()}
-  return _report(run, places, workdir, state, num_epochs, tests)
+  return _report(run, places, workdir, states, num_epochs, tests, sweep)
 
 
-def evaluate(config, workdir, members=None):
+def evaluate(config, workdir, members=None, mesh=None):
   """Re-evaluates the latest checkpoint(s) in `workdir` without training; returns and writes the results."""
-  run = Run(members or [config], batched=members is not None)
-  places = _open(run, workdir)
-  try:
-    state, epoch = _restore(run, places)
-    if epoch == 0:
-      raise VaeError(f'{places[0].ckpts.directory}: no checkpoint to evaluate (train first with --mode=train)')
-  finally:
-    for place in places:
-      place.ckpts.close()
-  test = run.test_metrics(state['params'])
-  return _report(run, places, workdir, state, epoch,
-                 {i: select(test, i, run.batched) for i, _ in _live(places)})
+  run = Run(members or [config], mesh)
+  with _owned(workdir):
+    places = _open(run, workdir, sweep=members is not None)
+    try:
+      state, epoch = _restore(run, places)
+      if epoch == 0:
+        raise VaeError(f'{places[0].ckpts.directory}: no checkpoint to evaluate (train first with --mode=train)')
+    finally:
+      for place in places:
+        place.ckpts.close()
+    test = run.test_metrics(state)
+    return _report(run, places, workdir, run.member_states(state), epoch,
+                   {i: select(test, i) for i, _ in _live(places)}, sweep=members is not None)
 
 
-def _report(run, places, workdir, state, epoch, tests, keep_finished=False):
-  """Each member's full evaluation (and a sweep's summary); the results dict, or a sweep's list of them.
+def _lead():
+  """Whether this process writes what a person reads (process 0; every process in a single-process run)."""
+  return jax.process_index() == 0
+
+
+class _owned:
+  """Holds the workdir's lock for a run (process 0 only: the others follow its lead)."""
+
+  def __init__(self, workdir):
+    self.workdir, self.lock = workdir, None
+
+  def __enter__(self):
+    if _lead():
+      _prepare_workdir(self.workdir)
+      self.lock = workdir_lock.acquire(self.workdir)
+
+  def __exit__(self, *exc):
+    if self.lock is not None:
+      self.lock.release()
+
+
+def _save(run, places, state, epoch):
+  """Each live member's checkpoint of `epoch` (every process takes part in Orbax's save)."""
+  states = run.member_states(state)
+  for i, place in _live(places):
+    try:
+      place.ckpts.save(epoch, states[i])
+    except VaeError:  # The records past the last checkpoint would be redone on resume: drop them now.
+      if _lead():
+        _try(records.truncate_metrics, place.paths['metrics'], place.ckpts.latest_epoch() or 0)
+      raise
+
+
+def _report(run, places, workdir, states, epoch, tests, sweep, keep_finished=False):
+  """Each member's full evaluation (and a sweep's summary), on process 0; the list of the members' results.
 
   With `keep_finished` (the same command run again on a trained workdir), a member whose results.json already
   holds epoch `epoch` under the same config is not evaluated again: a sweep's evaluation cut off after some of
   its members resumes with the next one.
   """
+  if not _lead():  # The others wait in JAX's shutdown barrier while process 0 evaluates (run.py sets its timeout).
+    return []
   results = []
   for i, place in enumerate(places):
     if place.diverged:
@@ -142,11 +182,9 @@ def _report(run, places, workdir, state, epoch, tests, keep_finished=False):
                    place.paths['results'], epoch)
       results.append(finished)
     else:
-      results.append(run.report(place.config, select(state, i, run.batched), epoch, tests[i], place.workdir,
-                                place.paths['metrics']))
-  if not run.batched:
-    return results[0]
-  sweeps.write_summary(workdir, [p.config for p in places], results, members_of(workdir))
+      results.append(run.report(place.config, states[i], epoch, tests[i], place.workdir, place.paths['metrics']))
+  if sweep:
+    sweeps.write_summary(workdir, [p.config for p in places], results, members_of(workdir))
   return results
 
 
@@ -169,23 +207,23 @@ def _live(places):
   return [(i, place) for i, place in enumerate(places) if not place.diverged]
 
 
-def _open(run, workdir):
-  """Each member's folder, checked writable, and its checkpoints, after refusing another model's."""
-  folders = [os.path.join(members_of(workdir), str(i)) for i in range(len(run.configs))] if run.batched else [
-      workdir]
+def _open(run, workdir, sweep):
+  """Each member's folder (WORKDIR itself for a plain run), checked writable, and its checkpoints, after refusing
+  another model's or other values'."""
+  folders = [os.path.join(members_of(workdir), str(i)) for i in range(len(run.configs))] if sweep else [workdir]
   places = [_Member(member, folder, _prepare_workdir(folder)) for member, folder in zip(run.configs, folders)]
   for place in places:
-    if run.batched and os.path.exists(place.paths['diverged']):
+    if os.path.exists(place.paths['diverged']):
       place.diverged = records.read_json(place.paths['diverged']).get('message', 'diverged')
+  like = run.initial_states[0]
   try:
-    for place, like in zip(places, run.initial_states):
+    for place in places:
       place.ckpts = checkpoints.Checkpoints(place.workdir, place.config.train.keep_checkpoints)
       if place.ckpts.latest_epoch() is not None or place.diverged:
         if os.path.exists(place.paths['config']):
           saved = records.read_json(place.paths['config'])
           validation.check_same_model(saved, place.config, place.paths['config'])
-          if run.batched:
-            sweeps.check_member(saved, place.config, place.paths['config'])
+          sweeps.check_member(saved, place.config, place.paths['config'])
         if place.ckpts.latest_epoch() is not None:
           place.ckpts.check_compatible(like)
   except VaeError:
@@ -197,26 +235,26 @@ def _open(run, workdir):
 
 
 def _restore(run, places):
-  """(state, epoch): the newest checkpoint every member has (the initial state and 0 if one has none)."""
-  restored = [place.ckpts.restore_latest(like) for place, like in zip(places, run.initial_states)]
+  """(state, epoch): the newest checkpoint every member has (the initial states and 0 if one has none)."""
+  like = run.initial_states[0]
+  restored = [place.ckpts.restore_latest(like) for place in places]
   if not _live(places):
     raise VaeError(f'{os.path.dirname(places[0].workdir)}: every sweep member has diverged (each one\'s '
                    f'diverged.json says where); to try again use another --workdir or other values')
   epoch = min(e for (_, e), place in zip(restored, places) if not place.diverged)
   if epoch == 0:
-    return run.initial_state, 0
+    return run.place(run.initial_states), 0
   states = []
-  for (state, e), place, like in zip(restored, places, run.initial_states):
-    if place.diverged:  # Set aside: it trains along (vmap needs its lane) but nothing of it is kept.
-      state = like if state is None else state
+  for (state, e), place, initial in zip(restored, places, run.initial_states):
+    if place.diverged:  # Set aside: it trains along (its lane is computed) but nothing of it is kept.
+      state = initial if state is None else state
     elif e != epoch:  # A member ahead of the others (a kill between members' saves): redo its epochs with them.
       state = place.ckpts.restore(epoch, like)
       place.ckpts.delete_after(epoch)
     states.append(state)
-  logging.info('resuming from the checkpoint%s of epoch %d in %s', 's' if run.batched else '', epoch,
-               places[0].ckpts.directory if not run.batched else os.path.dirname(places[0].workdir))
-  state = stack(states) if run.batched else states[0]
-  return jax.device_put(state, run.replicated), epoch
+  logging.info('resuming from the checkpoints of epoch %d in %s', epoch,
+               places[0].ckpts.directory if len(places) == 1 else os.path.dirname(places[0].workdir))
+  return run.place(states), epoch
 
 
 def _prepare_workdir(workdir):
@@ -231,15 +269,15 @@ def _prepare_workdir(workdir):
           for name, ext in (('config', 'json'), ('metrics', 'jsonl'), ('results', 'json'), ('diverged', 'json'))}
 
 
-def _check_finite(run, places, health, epoch, first_step):
+def _check_finite(places, health, epoch, first_step):
   """Stops each member at the first step of the epoch whose loss or gradient norm is not finite.
 
-  A plain run raises VaeError naming the step. In a sweep, such members are set aside (diverged.json in their
-  folders, which keep their last checkpoints) and the others go on; if none would be left, VaeError as for a run.
+  Such members are set aside (diverged.json in their folders, which keep their last checkpoints) and the others go
+  on; if none would be left, VaeError naming the first one's step. `health`: per member, each step's values.
   """
   stopped = {}
   for i, place in _live(places):
-    member = select(health, i, run.batched)
+    member = select(health, i)
     bad = {name: np.flatnonzero(~np.isfinite(np.asarray(values))) for name, values in member.items()}
     bad = {name: int(indices[0]) for name, indices in bad.items() if indices.size}
     if bad:
@@ -252,10 +290,10 @@ def _check_finite(run, places, health, epoch, first_step):
                     'message': f'epoch {epoch}, step {step}: {quantities}; training stopped, {kept}'}
   if not stopped:
     return
-  if not run.batched:
-    raise VaeError(stopped[0]['message'])
   if len(stopped) == len(_live(places)):
     i = min(stopped)
+    if len(places) == 1:
+      raise VaeError(stopped[i]['message'])
     others = f' (and {len(stopped) - 1} more: no sweep member is left training)' if len(stopped) > 1 else (
         ' (the last sweep member still training)')
     raise VaeError(f'{places[i].workdir}: {stopped[i]["message"]}{others}')
@@ -264,16 +302,18 @@ def _check_finite(run, places, health, epoch, first_step):
 
 
 def _set_aside(place, why):
-  """Marks a diverged sweep member in its folder (diverged.json, and config.json for a rerun's check)."""
+  """Marks a diverged member in its folder (diverged.json, and config.json for a rerun's check)."""
+  place.diverged = why['message']
+  logging.error('%s: %s; the other members go on (this one is left out of the summary)', place.workdir,
+                why['message'])
+  if not _lead():
+    return
   paths = place.paths
   records.write_text(paths['config'], place.config.to_json(indent=2) + '\n')
   if os.path.exists(paths['results']):  # An earlier, shorter run's: kept, but not where it reads as current.
     earlier = records.read_json(paths['results']).get('epoch', 'earlier')
     os.replace(paths['results'], os.path.join(place.workdir, f'results-epoch{earlier}.json'))
   records.write_json(paths['diverged'], why)
-  place.diverged = why['message']
-  logging.error('%s: %s; the other members go on (this one is left out of the summary)', place.workdir,
-                why['message'])
 
 
 def _log_epoch(epoch_records, epoch, num_epochs, seconds, eta):

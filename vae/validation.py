@@ -3,13 +3,14 @@ from vae import data, losses, models, steps
 from vae.errors import VaeError
 
 
-def check_config(config, num_devices):
-  """Raises VaeError for the first impossible value in `config` (run on `num_devices` devices)."""
+def check_config(config, data_devices):
+  """Raises VaeError for the first impossible value in `config`, whose batches split over `data_devices` devices."""
   _one_of(config, 'data.name', data.DATASETS)
   _one_of(config, 'data.source', ('idx',) + tuple(data.SOURCES))
   _one_of(config, 'data.preprocessing', data.PREPROCESSING)
   _one_of(config, 'model.name', models.MODELS)
   _one_of(config, 'model.activation', tuple(models.ACTIVATIONS))
+  _one_of(config, 'model.conv_impl', models.CONV_IMPLS)
   _one_of(config, 'model.likelihood', losses.LIKELIHOODS)
   _one_of(config, 'train.optimizer', tuple(steps.OPTIMIZERS))
   _one_of(config, 'train.lr_schedule', steps.SCHEDULES)
@@ -38,8 +39,9 @@ def check_config(config, num_devices):
   if not isinstance(beta, (int, float)) or not beta >= 0:
     raise VaeError(f'train.beta={beta!r}: must be a number >= 0')
   for key in ('train.batch_size', 'eval.batch_size'):
-    if _get(config, key) % num_devices:
-      raise VaeError(f'{key}={_get(config, key)}: must be divisible by the number of devices ({num_devices})')
+    if _get(config, key) % data_devices:
+      raise VaeError(f"{key}={_get(config, key)}: must be divisible by the mesh's data axis ({data_devices} devices; "
+                     f"--mesh=members:M,data:D sets it)")
   if config.model.name == 'dense':
     for key in ('model.encoder_widths', 'model.decoder_widths'):
       widths = _get(config, key)
@@ -55,6 +57,7 @@ def check_data(config, dataset):
 
 
 # The keys that fix the shapes and meaning of a checkpoint's arrays: a workdir trained with other values is refused.
+HOW_KEYS = ('model.conv_impl',)  # Change how the same function is computed, not the checkpoint's meaning.
 MODEL_KEYS = ('model', 'train.optimizer', 'train.objective', 'train.num_samples', 'train.lr_schedule', 'data.name',
               'data.classes', 'data.preprocessing')
 
@@ -67,8 +70,9 @@ def check_same_model(saved, config, path):
     if _get(saved, key) is None and key != 'data.classes':  # Saved before the key existed.
       continue
     old, new = _flatten(_get(saved, key), key), _flatten(_get(current, key), key)
+    # A key the saved config lacks came after it was trained; how a layer computes does not change its arrays.
     differences += [f'{k}={_plain(old.get(k))} there, {_plain(new.get(k))} now' for k in sorted(set(old) | set(new))
-                    if _plain(old.get(k)) != _plain(new.get(k))]
+                    if k in old and k not in HOW_KEYS and _plain(old.get(k)) != _plain(new.get(k))]
   if differences:
     raise VaeError(f'{path}: the checkpoints in this workdir are of a different model ({"; ".join(differences)}); '
                    f'use another --workdir')
