@@ -269,19 +269,13 @@ def test_read_only_workdir(tmp_path):
 
 # --- Bad config values, bad flags, bad data ------------------------------------------------------------------
 
+# Through the CLI: one of each path a bad value takes to the user (config checks, the mesh, the loaded data, absl's
+# flag parsing, the locked config); the other config checks are tried in-process below.
 BAD_VALUES = [
     (('--config.model.latent_dim=0',), 'model.latent_dim=0: must be positive'),
-    (('--config.train.num_epochs=-1',), 'train.num_epochs=-1: must be positive'),
-    (('--config.train.batch_size=0',), 'train.batch_size=0: must be positive'),
-    (('--config.train.learning_rate=0',), 'train.learning_rate=0.0: must be a positive number'),
-    (('--config.train.beta=-1',), 'train.beta=-1.0: must be a number >= 0'),
     (('--config.train.batch_size=30', '--num_cpu_devices=4'),
      "train.batch_size=30: must be divisible by the mesh's data axis (4 devices"),
     (('--config.train.batch_size=500',), 'train.batch_size=500: larger than the 400 training images'),
-    (('--config.data.name=cifar10',), "data.name='cifar10': unknown (allowed: mnist, fashion_mnist)"),
-    (('--config.model.name=resnet',), "model.name='resnet': unknown (allowed: dense, conv)"),
-    (('--config.model.likelihood=poisson',), "model.likelihood='poisson': unknown (allowed: bernoulli, gaussian)"),
-    (('--config.train.optimizer=lamb',), "train.optimizer='lamb': unknown (allowed: adam, rmsprop, sgd)"),
     (('--config.data.classes=(1, 11)',), 'data.classes=(1, 11): fashion_mnist has classes 0..9'),
     (('--config.train.num_epochs=two',), "flag --config.train.num_epochs=two: invalid literal for int()"),
     (('--config.train.num_epoch=2',), "--config.train.num_epoch: no such config key (did you mean 'num_epochs'?)"),
@@ -295,6 +289,32 @@ def test_bad_config_value(overrides, message, tmp_path):
   result = run_cli(*DENSE, *overrides, f'--workdir={workdir}', check=False)
   assert_refused(result, message)
   assert not workdir.exists()  # Checked before anything is written.
+
+
+BAD_CONFIG_VALUES = [
+    ('train.num_epochs', -1, 'train.num_epochs=-1: must be positive'),
+    ('train.batch_size', 0, 'train.batch_size=0: must be positive'),
+    ('train.learning_rate', 0.0, 'train.learning_rate=0.0: must be a positive number'),
+    ('train.beta', -1.0, 'train.beta=-1.0: must be a number >= 0'),
+    ('data.name', 'cifar10', "data.name='cifar10': unknown (allowed: mnist, fashion_mnist)"),
+    ('model.name', 'resnet', "model.name='resnet': unknown (allowed: dense, conv)"),
+    ('model.likelihood', 'poisson', "model.likelihood='poisson': unknown (allowed: bernoulli, gaussian)"),
+    ('model.conv_impl', 'cudnn', "model.conv_impl='cudnn': unknown (allowed: auto, xla, patch)"),
+    ('train.optimizer', 'lamb', "train.optimizer='lamb': unknown (allowed: adam, rmsprop, sgd)"),
+]
+
+
+@pytest.mark.parametrize('key,value,message', BAD_CONFIG_VALUES, ids=[k for k, _, _ in BAD_CONFIG_VALUES])
+def test_bad_config_value_in_process(key, value, message):
+  from test_sweeps import _config  # pylint: disable=g-import-not-at-top
+  from vae import validation  # pylint: disable=g-import-not-at-top
+  from vae.errors import VaeError  # pylint: disable=g-import-not-at-top
+  config = _config()
+  section, name = key.split('.')
+  config[section][name] = value
+  with pytest.raises(VaeError) as error:
+    validation.check_config(config, 1)
+  assert str(error.value) == message
 
 
 def test_missing_config_file_and_flags(tmp_path):

@@ -101,7 +101,7 @@ def test_rerun_with_other_values_is_refused(sweep_dir):
   result = run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={sweep_dir}', '--sweep=seed=0,2',
                    '--sweep=train.beta=2', '--sweep=train.learning_rate=0.002', check=False)
   assert result.returncode == 2
-  assert 'members/1/config.json: trained with other values (seed=1 there, 2 now)' in (
+  assert 'members/1/config.json: this sweep member was trained with other values (seed=1 there, 2 now)' in (
       result.stderr.strip().splitlines()[-1])
 
 
@@ -219,7 +219,7 @@ def test_diverged_member_rerun_with_other_values_is_refused(diverged_sweep):
   workdir, _ = diverged_sweep
   result = run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}',
                    '--sweep=train.learning_rate=0.001,0.01', check=False)
-  assert ('members/1/config.json: trained with other values (train.learning_rate=1e+30 there, '
+  assert ('members/1/config.json: this sweep member was trained with other values (train.learning_rate=1e+30 there, '
           '0.01 now)') in _last_line(result)
 
 

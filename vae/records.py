@@ -4,7 +4,7 @@ Every whole-file write goes to a temporary file first and is renamed into place,
 """
 import json
 import os
-import tempfile
+import secrets
 
 from vae.errors import VaeError
 
@@ -17,7 +17,7 @@ def write_json(path, obj):
 def write_text(path, text):
   """Writes `text` to `path` atomically; raises VaeError if it cannot (the old file, if any, is left as it was)."""
   try:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or '.', prefix='.' + os.path.basename(path))
+    fd, tmp = _create_temporary(path)
   except OSError as e:
     raise VaeError(f'{path}: cannot write ({e.strerror or e})') from None
   try:
@@ -31,6 +31,21 @@ def write_text(path, text):
     if isinstance(e, OSError):
       raise VaeError(f'{path}: cannot write ({e.strerror or e})') from None
     raise
+
+
+def _create_temporary(path):
+  """A new empty file beside `path`, made as `open(path, 'w')` would make it: mode 0o666 less the umask.
+
+  Not tempfile.mkstemp, whose 0600 would keep colleagues on a shared file system from reading the records. The kernel
+  applies the umask (or the folder's default ACL) to the mode given here, so the process's umask is never touched.
+  """
+  folder, name = os.path.split(path)
+  while True:
+    tmp = os.path.join(folder or '.', f'.{name}{secrets.token_hex(4)}')
+    try:
+      return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+    except FileExistsError:
+      continue
 
 
 def read_json(path):

@@ -59,12 +59,12 @@ def overrides(configs):
 
 
 def check_member(saved, config, path):
-  """Refuses to continue a run or sweep member trained with other sweepable values (`saved`: its config.json)."""
+  """Refuses to continue a member folder trained with other swept values (`saved`: its config.json)."""
   differences = [f'{k}={_get(saved, k)} there, {_get(config, k)} now' for k in SWEEPABLE
                  if _get(saved, k) != _get(config, k)]
   if differences:
-    raise VaeError(f'{path}: trained with other values ({"; ".join(differences)}); use another --workdir or the '
-                   f'same values')
+    raise VaeError(f'{path}: this sweep member was trained with other values ({"; ".join(differences)}); use '
+                   f'another --workdir or the same --sweep flags')
 
 
 def write_summary(workdir, configs, results, members_dir):

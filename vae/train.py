@@ -223,7 +223,8 @@ def _open(run, workdir, sweep):
         if os.path.exists(place.paths['config']):
           saved = records.read_json(place.paths['config'])
           validation.check_same_model(saved, place.config, place.paths['config'])
-          sweeps.check_member(saved, place.config, place.paths['config'])
+          if sweep:  # A member's folder is its values' (a plain run may go on with, say, another learning rate).
+            sweeps.check_member(saved, place.config, place.paths['config'])
         if place.ckpts.latest_epoch() is not None:
           place.ckpts.check_compatible(like)
   except VaeError:

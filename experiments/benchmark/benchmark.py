@@ -134,19 +134,23 @@ def worker_jax(args):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from vae import data, runs, sweeps  # pylint: disable=g-import-not-at-top
+  if args.num_cpu_devices:
+    jax.config.update('jax_num_cpu_devices', args.num_cpu_devices)
   config = load_config(args.config)
   images = SWEEP_IMAGES if args.members else CONFIGS[args.config]
   if args.quick:
     images = min(images or 10 ** 9, 20 * config.train.batch_size)
   with config.unlocked():
     config.data.max_train_images = images
+    config.model.conv_impl = args.conv_impl
   configs = sweeps.member_configs(config, [f'seed={",".join(map(str, range(args.members)))}']) if args.members else [
       config]
-  run = runs.Run(configs, batched=bool(args.members))
+  run = runs.Run(configs, args.mesh)
+  initial = run.place(run.initial_states)
   t0 = time.perf_counter()
-  compiled = run.compile_epoch(run.initial_state)
+  compiled = run.compile_epoch(initial)
   compile_seconds = time.perf_counter() - t0
-  state = {'s': run.initial_state}
+  state = {'s': initial}
 
   def run_epoch():
     state['s'], metrics, _ = compiled(state['s'], run.train_images, jnp.int32(1), run.keys, run.hparams)
@@ -160,7 +164,8 @@ def worker_jax(args):
   return {'images_per_sec': num_images / seconds, 'epoch_images': num_images, 'seconds_per_epoch': seconds,
           'full_epoch_seconds': seconds * full_steps / run.steps_per_epoch, 'compile_seconds': compile_seconds,
           'flops_per_image': flops, 'gflops': flops * num_images / seconds / 1e9, 'peak_rss_mb': peak_rss_mb(),
-          'devices': jax.device_count()}
+          'devices': jax.device_count(), 'backend': jax.default_backend(),
+          'mesh': f'members:{run.layout.members},data:{run.layout.data}'}
 
 
 def worker_torch(args):
@@ -244,6 +249,9 @@ def main():
   parser.add_argument('--worker', choices=sorted(WORKERS))
   parser.add_argument('--config', default='fashion_dense')
   parser.add_argument('--members', type=int, default=0)
+  parser.add_argument('--mesh', default=None, help='members:M,data:D (run.py --mesh); default: automatic')
+  parser.add_argument('--num_cpu_devices', type=int, default=0)
+  parser.add_argument('--conv_impl', default='auto')
   parser.add_argument('--quick', action='store_true')
   parser.add_argument('--out', default=os.path.join(ROOT, 'experiments', 'benchmark', 'results.json'))
   args = parser.parse_args()

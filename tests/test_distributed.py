@@ -1,0 +1,102 @@
+"""Several processes, one job: two run.py processes on 127.0.0.1 (gloo CPU collectives) against one process with
+the same total device count, and a process killed mid-run. These fake CPU devices (--num_cpu_devices)."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import DENSE, ROOT, read_json, read_jsonl, run_cli
+
+# 2,000 images in 50 steps an epoch: long enough for a kill to land while the job trains.
+JOB = (*DENSE, '--config.data.max_train_images=2000', '--config.train.num_epochs=3')
+CLOSE = dict(rel=1e-5, abs=1e-5)
+HEARTBEAT = 5  # Seconds: a dead process is found within this (plus the service's polling).
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def _start(workdir, devices, *args):
+  """The two processes of a job, each faking `devices` CPU devices; returns the Popen objects."""
+  port, env = _free_port(), dict(os.environ, PYTHONUNBUFFERED='1')
+  return [subprocess.Popen(
+      [sys.executable, os.path.join(ROOT, 'run.py'), *JOB, *args, f'--workdir={workdir}', f'--num_cpu_devices={devices}',
+       f'--coordinator_address=127.0.0.1:{port}', '--num_processes=2', f'--process_id={i}',
+       f'--heartbeat_timeout={HEARTBEAT}'], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True) for i in range(2)]
+
+
+def _finish(procs):
+  outputs = [p.communicate(timeout=600) for p in procs]
+  for p, (_, err) in zip(procs, outputs):
+    assert p.returncode == 0, err[-3000:]
+  return [err for _, err in outputs]
+
+
+def _assert_same_results(folder, reference):
+  got, want = read_json(os.path.join(folder, 'results.json')), read_json(os.path.join(reference, 'results.json'))
+  for key in ('test/neg_elbo', 'test/recon', 'test/kl', 'test/nll_iw', 'latent/kmeans_acc'):
+    assert got[key] == pytest.approx(want[key], **CLOSE), key
+  lines, expected = read_jsonl(os.path.join(folder, 'metrics.jsonl')), read_jsonl(os.path.join(reference,
+                                                                                               'metrics.jsonl'))
+  assert [r['epoch'] for r in lines] == [1, 2, 3]  # One line per epoch: only process 0 writes.
+  for a, b in zip(lines, expected):
+    assert a['train/neg_elbo'] == pytest.approx(b['train/neg_elbo'], **CLOSE)
+
+
+@pytest.fixture(scope='module')
+def one_process(tmp_path_factory):
+  """The reference: one process with 2 devices."""
+  workdir = str(tmp_path_factory.mktemp('one_process'))
+  run_cli(*JOB, f'--workdir={workdir}', '--num_cpu_devices=2')
+  return workdir
+
+
+def test_two_processes_train_as_one(one_process, tmp_path):
+  """1 device each: one member whose batches are split over both processes (gradients all-reduced by gloo)."""
+  _finish(_start(tmp_path, 1))
+  _assert_same_results(str(tmp_path), one_process)
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['1', '2', '3']
+
+
+def test_sweep_spread_over_two_processes(one_process, tmp_path):
+  """2 devices each, 2 members: mesh members:2,data:2, member i on process i's devices, in its own folder."""
+  logs = _finish(_start(tmp_path, 2, '--sweep=seed=0,1'))
+  assert 'mesh members:2,data:2 over 4 cpu device(s) in 2 process(es)' in logs[0]
+  # Member 0 is the reference's config (seed 0): the layout does not change its results (tests/test_layout.py).
+  _assert_same_results(str(tmp_path / 'members' / '0'), one_process)
+  member = read_json(tmp_path / 'members' / '1' / 'results.json')
+  assert member['test/neg_elbo'] != read_json(os.path.join(one_process, 'results.json'))['test/neg_elbo']
+  assert read_json(tmp_path / 'members' / '1' / 'config.json')['seed'] == 1
+  assert [r['epoch'] for r in read_jsonl(tmp_path / 'members' / '1' / 'metrics.jsonl')] == [1, 2, 3]
+  assert sorted(os.listdir(tmp_path / 'members' / '1' / 'checkpoints')) == ['1', '2', '3']
+  assert read_json(tmp_path / 'sweep.json')['summary'][0]['num_seeds'] == 2
+
+
+def test_killed_process_ends_the_job_and_the_rerun_resumes(one_process, tmp_path):
+  workdir = str(tmp_path)
+  procs = _start(workdir, 1)
+  metrics = os.path.join(workdir, 'metrics.jsonl')
+  deadline = time.time() + 300
+  while not (os.path.exists(metrics) and read_jsonl(metrics)) and time.time() < deadline:
+    time.sleep(0.02)
+  assert procs[0].poll() is None, 'the job ended before the kill'
+  procs[1].send_signal(signal.SIGKILL)  # Mid-run: epoch 1 is written, epoch 2 is training.
+  killed = time.time()
+  _, err = procs[0].communicate(timeout=120)
+  procs[1].communicate()
+  assert procs[0].returncode != 0
+  assert time.time() - killed < HEARTBEAT + 30  # Ended by the heartbeat timeout, not left hanging.
+  assert 'another task died' in err or 'heartbeat' in err, err[-2000:]
+  # Nothing past the last complete checkpoint (none, if the kill broke epoch 1's save).
+  assert [r['epoch'] for r in read_jsonl(metrics)] in ([], [1], [1, 2])
+
+  _finish(_start(workdir, 1))  # The same command again: resumes from the last checkpoint.
+  _assert_same_results(workdir, one_process)
