@@ -62,6 +62,11 @@ def choose(num_members, num_devices, spec=None):
   return Layout(members, num_devices // members, num_members)
 
 
+def is_lead():
+  """Whether this process writes what a person reads: process 0 (every process of a single-process run)."""
+  return jax.process_index() == 0
+
+
 def make_mesh(layout):
   devices = np.asarray(jax.devices()).reshape(layout.members, layout.data)
   return jax.sharding.Mesh(devices, AXES, axis_types=(jax.sharding.AxisType.Auto,) * 2)

@@ -5,14 +5,10 @@ config.json and metrics.jsonl there, then the full evaluation (results.json, fig
 results.json already holds it (the same epoch and config); `evaluate(config, workdir)` only re-evaluates. With
 `members` (a sweep: configs that differ from `config` only in the seed and float hyper-parameters, see
 vae/sweeps.py) each member has its own folder WORKDIR/members/<i>/; a plain run is the one member in WORKDIR.
-All members train at once, one compiled program over the member axis. A member whose loss turns non-finite is set
-aside (its folder keeps its last good checkpoint and gets diverged.json) while the others go on; when none is
-left, the run stops with the first one's reason. Only process 0 writes records, figures and TensorBoard events;
+All members train at once, one compiled program over the member axis; what each keeps on disk, and how a diverged
+member is set aside, is vae/workdirs.py. Only process 0 writes records, figures and TensorBoard events;
 every process takes part in the compiled steps and in Orbax's checkpoint saves.
 """
-import dataclasses
-import os
-import tempfile
 import time
 
 import jax
@@ -20,21 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from vae import checkpoints, evaluation, progress, records, sweeps, tensorboard, validation, workdir_lock
+from vae import layout, progress, records, sweeps, tensorboard, workdir_lock, workdirs
 from vae.runs import Run, floats, select
 from vae.errors import VaeError
 
 TB_IMAGES_EVERY = 5  # Epochs between the reconstructions and samples sent to TensorBoard (and the last epoch).
-
-
-@dataclasses.dataclass
-class _Member:
-  """One trained config's place on disk."""
-  config: object
-  workdir: str
-  paths: dict
-  ckpts: object = None
-  diverged: str = None  # Why the member stopped (its loss turned non-finite), from diverged.json.
 
 
 def train_and_evaluate(config, workdir, members=None, mesh=None):
@@ -46,17 +32,17 @@ def train_and_evaluate(config, workdir, members=None, mesh=None):
   run = Run(members or [config], mesh)
   logging.info('%s', run.layout.describe())
   with _owned(workdir):
-    places = _open(run, workdir, sweep=members is not None)
+    places = workdirs.open_all(run, workdir, sweep=members is not None)
     return _train(run, places, workdir, sweep=members is not None)
 
 
 def _train(run, places, workdir, sweep):
-  config, lead = run.config, _lead()
+  config, lead = run.config, layout.is_lead()
   writers = []
   try:
-    state, start = _restore(run, places)
+    state, start = workdirs.restore(run, places)
     if lead:
-      for _, place in _live(places):
+      for _, place in workdirs.live(places):
         records.truncate_metrics(place.paths['metrics'], start)
     writers.extend(tensorboard.Writer(place.workdir, start * run.steps_per_epoch, enabled=lead) for place in places)
     if start == 0:
@@ -76,11 +62,11 @@ def _train(run, places, workdir, sweep):
       state, train, health = compiled(state, run.train_images, jnp.int32(epoch), run.keys, run.hparams_at(epoch))
       train = {f'train/{k}': floats(v) for k, v in jax.device_get(train).items()}
       seconds = time.perf_counter() - t0
-      _check_finite(places, jax.device_get(health), epoch, first_step)
+      workdirs.check_finite(places, jax.device_get(health), epoch, first_step)
       test = run.test_metrics(state)
       images_per_sec = len(places) * run.steps_per_epoch * config.train.batch_size / seconds
       epoch_records = {}
-      for i, place in _live(places):
+      for i, place in workdirs.live(places):
         record = {'epoch': epoch, 'step': first_step + run.steps_per_epoch, **select(train, i), **select(test, i),
                   'images_per_sec': images_per_sec, 'seconds': seconds}
         if lead:
@@ -108,7 +94,7 @@ def _train(run, places, workdir, sweep):
   if epoch_records is None:  # Nothing left to train: report the last checkpoint, keeping finished evaluations.
     logging.info('workdir already holds epoch %d of %d; evaluating it', start, num_epochs)
     test = run.test_metrics(state)
-    tests = {i: select(test, i) for i, _ in _live(places)}
+    tests = {i: select(test, i) for i, _ in workdirs.live(places)}
     return _report(run, places, workdir, states, start, tests, sweep, keep_finished=True)
   tests = {i: {k: v for k, v in r.items() if k.startswith('test/')} for i, r in epoch_records.items()}
   return _report(run, places, workdir, states, num_epochs, tests, sweep)
@@ -118,9 +104,9 @@ def evaluate(config, workdir, members=None, mesh=None):
   """Re-evaluates the latest checkpoint(s) in `workdir` without training; returns and writes the results."""
   run = Run(members or [config], mesh)
   with _owned(workdir):
-    places = _open(run, workdir, sweep=members is not None)
+    places = workdirs.open_all(run, workdir, sweep=members is not None)
     try:
-      state, epoch = _restore(run, places)
+      state, epoch = workdirs.restore(run, places)
       if epoch == 0:
         raise VaeError(f'{places[0].ckpts.directory}: no checkpoint to evaluate (train first with --mode=train)')
     finally:
@@ -128,12 +114,7 @@ def evaluate(config, workdir, members=None, mesh=None):
         place.ckpts.close()
     test = run.test_metrics(state)
     return _report(run, places, workdir, run.member_states(state), epoch,
-                   {i: select(test, i) for i, _ in _live(places)}, sweep=members is not None)
-
-
-def _lead():
-  """Whether this process writes what a person reads (process 0; every process in a single-process run)."""
-  return jax.process_index() == 0
+                   {i: select(test, i) for i, _ in workdirs.live(places)}, sweep=members is not None)
 
 
 class _owned:
@@ -143,8 +124,8 @@ class _owned:
     self.workdir, self.lock = workdir, None
 
   def __enter__(self):
-    if _lead():
-      _prepare_workdir(self.workdir)
+    if layout.is_lead():
+      workdirs.prepare_workdir(self.workdir)
       self.lock = workdir_lock.acquire(self.workdir)
 
   def __exit__(self, *exc):
@@ -155,11 +136,11 @@ class _owned:
 def _save(run, places, state, epoch):
   """Each live member's checkpoint of `epoch` (every process takes part in Orbax's save)."""
   states = run.member_states(state)
-  for i, place in _live(places):
+  for i, place in workdirs.live(places):
     try:
       place.ckpts.save(epoch, states[i])
     except VaeError:  # The records past the last checkpoint would be redone on resume: drop them now.
-      if _lead():
+      if layout.is_lead():
         _try(records.truncate_metrics, place.paths['metrics'], place.ckpts.latest_epoch() or 0)
       raise
 
@@ -171,150 +152,21 @@ def _report(run, places, workdir, states, epoch, tests, sweep, keep_finished=Fal
   holds epoch `epoch` under the same config is not evaluated again: a sweep's evaluation cut off after some of
   its members resumes with the next one.
   """
-  if not _lead():  # The others wait in JAX's shutdown barrier while process 0 evaluates (run.py sets its timeout).
+  if not layout.is_lead():  # The others wait in JAX's shutdown barrier while process 0 evaluates (run.py sets its timeout).
     return []
   results = []
   for i, place in enumerate(places):
     if place.diverged:
       results.append({'diverged': place.diverged})
-    elif keep_finished and (finished := _finished_results(place, epoch)):
+    elif keep_finished and (finished := workdirs.finished_results(place, epoch)):
       logging.info('%s already holds the evaluation of epoch %d; kept (--mode=eval evaluates again)',
                    place.paths['results'], epoch)
       results.append(finished)
     else:
       results.append(run.report(place.config, states[i], epoch, tests[i], place.workdir, place.paths['metrics']))
   if sweep:
-    sweeps.write_summary(workdir, [p.config for p in places], results, members_of(workdir))
+    sweeps.write_summary(workdir, [p.config for p in places], results, workdirs.members_of(workdir))
   return results
-
-
-def _finished_results(place, epoch):
-  """The member's results.json if it is the evaluation of `epoch` under its current config, else None."""
-  try:
-    results = records.read_json(place.paths['results'])
-  except VaeError:  # Absent or unreadable: evaluate again.
-    return None
-  same = results.get('epoch') == epoch and results.get('config') == evaluation.evaluated_config(place.config)
-  return results if same else None
-
-
-def members_of(workdir):
-  return os.path.join(workdir, 'members')
-
-
-def _live(places):
-  """[(i, place)] of the members that have not diverged."""
-  return [(i, place) for i, place in enumerate(places) if not place.diverged]
-
-
-def _open(run, workdir, sweep):
-  """Each member's folder (WORKDIR itself for a plain run), checked writable, and its checkpoints, after refusing
-  another model's or other values'."""
-  folders = [os.path.join(members_of(workdir), str(i)) for i in range(len(run.configs))] if sweep else [workdir]
-  places = [_Member(member, folder, _prepare_workdir(folder)) for member, folder in zip(run.configs, folders)]
-  for place in places:
-    if os.path.exists(place.paths['diverged']):
-      place.diverged = records.read_json(place.paths['diverged']).get('message', 'diverged')
-  like = run.initial_states[0]
-  try:
-    for place in places:
-      place.ckpts = checkpoints.Checkpoints(place.workdir, place.config.train.keep_checkpoints)
-      if place.ckpts.latest_epoch() is not None or place.diverged:
-        if os.path.exists(place.paths['config']):
-          saved = records.read_json(place.paths['config'])
-          validation.check_same_model(saved, place.config, place.paths['config'])
-          if sweep:  # A member's folder is its values' (a plain run may go on with, say, another learning rate).
-            sweeps.check_member(saved, place.config, place.paths['config'])
-        if place.ckpts.latest_epoch() is not None:
-          place.ckpts.check_compatible(like)
-  except VaeError:
-    for place in places:
-      if place.ckpts is not None:
-        place.ckpts.close()
-    raise
-  return places
-
-
-def _restore(run, places):
-  """(state, epoch): the newest checkpoint every member has (the initial states and 0 if one has none)."""
-  like = run.initial_states[0]
-  restored = [place.ckpts.restore_latest(like) for place in places]
-  if not _live(places):
-    raise VaeError(f'{os.path.dirname(places[0].workdir)}: every sweep member has diverged (each one\'s '
-                   f'diverged.json says where); to try again use another --workdir or other values')
-  epoch = min(e for (_, e), place in zip(restored, places) if not place.diverged)
-  if epoch == 0:
-    return run.place(run.initial_states), 0
-  states = []
-  for (state, e), place, initial in zip(restored, places, run.initial_states):
-    if place.diverged:  # Set aside: it trains along (its lane is computed) but nothing of it is kept.
-      state = initial if state is None else state
-    elif e != epoch:  # A member ahead of the others (a kill between members' saves): redo its epochs with them.
-      state = place.ckpts.restore(epoch, like)
-      place.ckpts.delete_after(epoch)
-    states.append(state)
-  logging.info('resuming from the checkpoints of epoch %d in %s', epoch,
-               places[0].ckpts.directory if len(places) == 1 else os.path.dirname(places[0].workdir))
-  return run.place(states), epoch
-
-
-def _prepare_workdir(workdir):
-  """Creates `workdir` and makes sure it is writable; writes nothing else."""
-  try:
-    os.makedirs(workdir, exist_ok=True)
-    with tempfile.TemporaryFile(dir=workdir):
-      pass
-  except OSError as e:
-    raise VaeError(f'workdir {workdir}: cannot write ({e.strerror or e})') from None
-  return {name: os.path.join(workdir, f'{name}.{ext}')
-          for name, ext in (('config', 'json'), ('metrics', 'jsonl'), ('results', 'json'), ('diverged', 'json'))}
-
-
-def _check_finite(places, health, epoch, first_step):
-  """Stops each member at the first step of the epoch whose loss or gradient norm is not finite.
-
-  Such members are set aside (diverged.json in their folders, which keep their last checkpoints) and the others go
-  on; if none would be left, VaeError naming the first one's step. `health`: per member, each step's values.
-  """
-  stopped = {}
-  for i, place in _live(places):
-    member = select(health, i)
-    bad = {name: np.flatnonzero(~np.isfinite(np.asarray(values))) for name, values in member.items()}
-    bad = {name: int(indices[0]) for name, indices in bad.items() if indices.size}
-    if bad:
-      index = min(bad.values())
-      quantities = ', '.join(f'{name} is {float(member[name][index])}' for name in sorted(bad) if bad[name] == index)
-      last = place.ckpts.latest_epoch()
-      kept = f'the checkpoint of epoch {last} is kept' if last else 'no checkpoint was written'
-      step = first_step + index + 1
-      stopped[i] = {'epoch': epoch, 'step': step,
-                    'message': f'epoch {epoch}, step {step}: {quantities}; training stopped, {kept}'}
-  if not stopped:
-    return
-  if len(stopped) == len(_live(places)):
-    i = min(stopped)
-    if len(places) == 1:
-      raise VaeError(stopped[i]['message'])
-    others = f' (and {len(stopped) - 1} more: no sweep member is left training)' if len(stopped) > 1 else (
-        ' (the last sweep member still training)')
-    raise VaeError(f'{places[i].workdir}: {stopped[i]["message"]}{others}')
-  for i, why in stopped.items():
-    _set_aside(places[i], why)
-
-
-def _set_aside(place, why):
-  """Marks a diverged member in its folder (diverged.json, and config.json for a rerun's check)."""
-  place.diverged = why['message']
-  logging.error('%s: %s; the other members go on (this one is left out of the summary)', place.workdir,
-                why['message'])
-  if not _lead():
-    return
-  paths = place.paths
-  records.write_text(paths['config'], place.config.to_json(indent=2) + '\n')
-  if os.path.exists(paths['results']):  # An earlier, shorter run's: kept, but not where it reads as current.
-    earlier = records.read_json(paths['results']).get('epoch', 'earlier')
-    os.replace(paths['results'], os.path.join(place.workdir, f'results-epoch{earlier}.json'))
-  records.write_json(paths['diverged'], why)
 
 
 def _log_epoch(epoch_records, epoch, num_epochs, seconds, eta):

@@ -82,7 +82,7 @@ def _step_flops(run, config):
   step = jax.jit(lambda s, x, k, h: steps.train_step(s, x, k, h, graphdef=run.graphdef, optimizer=run.optimizer,
                                                       model_config=config.model, objective=config.train.objective,
                                                       num_samples=config.train.num_samples))
-  cost = step.lower(run.initial_state, x, jax.random.key(0), run.hparams).compile().cost_analysis()
+  cost = step.lower(run.initial_states[0], x, jax.random.key(0), steps.hparams(config)).compile().cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return float(cost['flops'])
 
@@ -133,9 +133,9 @@ def worker_ceiling(args):
 def worker_jax(args):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from vae import data, runs, sweeps  # pylint: disable=g-import-not-at-top
-  if args.num_cpu_devices:
+  if args.num_cpu_devices:  # Before vae's import, whose modules create arrays.
     jax.config.update('jax_num_cpu_devices', args.num_cpu_devices)
+  from vae import data, runs, sweeps  # pylint: disable=g-import-not-at-top
   config = load_config(args.config)
   images = SWEEP_IMAGES if args.members else CONFIGS[args.config]
   if args.quick:
