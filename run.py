@@ -16,7 +16,7 @@ flags.DEFINE_enum('mode', 'train', ['train', 'eval'], 'train: train then evaluat
                   'checkpoint only.')
 flags.DEFINE_multi_string('sweep', [], 'KEY=V1,V2,...: train one member per value at once (jax.vmap); repeat '
                           'for a grid. Keys: seed, train.beta, train.learning_rate. Members go to WORKDIR/members/<i>/.')
-flags.DEFINE_integer('num_cpu_devices', None, 'Fake this many CPU devices (to try data parallelism on CPU).')
+flags.DEFINE_integer('num_cpu_devices', None, 'Run on the CPU as this many devices (to try layouts on a laptop).')
 flags.DEFINE_string('mesh', None, "members:M,data:D: the device mesh (M x D = the device count); default: as many "
                     "devices on 'members' as the member count allows, the rest on 'data'.")
 # Several processes (one per host, or per GPU): JAX's multi-controller runtime, started before JAX is first used.
@@ -42,16 +42,17 @@ def main(argv):
     _fail(f'--config={_flag_value(sys.argv, "config")}: cannot load ({reason})')
   import jax  # pylint: disable=g-import-not-at-top
   std_logging.getLogger('jax._src.xla_bridge').setLevel(std_logging.WARNING)  # "Unable to initialize backend 'tpu'"
-  if FLAGS.num_cpu_devices:
+  if FLAGS.num_cpu_devices:  # On the CPU backend, whatever accelerator the machine has.
+    jax.config.update('jax_platforms', 'cpu')
     jax.config.update('jax_num_cpu_devices', FLAGS.num_cpu_devices)
   if FLAGS.distributed or FLAGS.coordinator_address:
     _start_distributed(jax)
-  from vae import sweeps, train  # pylint: disable=g-import-not-at-top
+  from vae import sweeps, training  # pylint: disable=g-import-not-at-top
   from vae.errors import VaeError  # pylint: disable=g-import-not-at-top
   logging.get_absl_handler().addFilter(_quiet_libraries)
   try:
     members = sweeps.member_configs(config, FLAGS.sweep) if FLAGS.sweep else None
-    run = train.train_and_evaluate if FLAGS.mode == 'train' else train.evaluate
+    run = training.train_and_evaluate if FLAGS.mode == 'train' else training.evaluate
     results = run(config, FLAGS.workdir, members, FLAGS.mesh)
   except VaeError as e:
     _fail(e)

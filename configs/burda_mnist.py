@@ -33,6 +33,8 @@ def get_config(variant='vae'):
   config.data.preprocessing = 'binarize_dynamic'
   config.data.max_train_images = config_dict.placeholder(int) if not quick else 2000
   config.data.max_test_images = config_dict.placeholder(int) if not quick else 500
+  config.data.validation_size = 0  # Held out of training, scored each epoch.
+  config.data.validation_images = 'last'  # first | last (in file order).
 
   config.model = ml_collections.ConfigDict()
   config.model.name = 'dense'

@@ -28,6 +28,8 @@ def get_config(variant='mnist'):
   config.data.preprocessing = 'gray'
   config.data.max_train_images = config_dict.placeholder(int)  # None: all (after the class filter).
   config.data.max_test_images = config_dict.placeholder(int)
+  config.data.validation_size = 0  # Held out of training, scored each epoch.
+  config.data.validation_images = 'last'  # first | last (in file order).
 
   config.model = ml_collections.ConfigDict()
   config.model.name = 'dense'

@@ -67,3 +67,14 @@ def test_log_likelihood_matches_independent_estimate(model, images):
 def test_load_errors(tmp_path):
   with pytest.raises(VaeError, match='config.json'):
     vae.load(str(tmp_path))
+
+
+@pytest.mark.parametrize('bad,seen', [(255.0, 'to 255'), (np.nan, '1 non-finite values')])
+def test_float_images_outside_0_1_are_refused(model, images, bad, seen):
+  x = images.astype(np.float32) / 255
+  x[0, 0] = bad
+  if bad == 255.0:
+    x = images.astype(np.float64)  # A PNG read as float: 0..255.
+  for method in (model.encode, model.transform, model.reconstruct, model.log_likelihood):
+    with pytest.raises(ValueError, match=r'float images must lie in \[0, 1\].*' + seen):
+      method(x)

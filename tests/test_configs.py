@@ -11,7 +11,7 @@ from conftest import ROOT
 
 CONFIGS = [('fashion_dense', None), ('mnist18_conv', None), ('latent2d', None), ('latent2d', 'fashion'),
            ('burda_mnist', None), ('burda_mnist', 'iwae50'), ('burda_mnist', 'quick'), ('burda_mnist', 'fashion'),
-           ('mnist18_conv', 'fashion')]
+           ('mnist18_conv', 'fashion'), ('fashion_dense', 'writeup'), ('fashion_mse', None)]
 REQUIRED = ('seed', 'data.name', 'data.dir', 'data.classes', 'model.latent_dim', 'train.num_epochs',
             'train.batch_size', 'train.learning_rate', 'train.beta', 'eval.iw_samples')
 
@@ -49,6 +49,9 @@ def test_source_settings():
   conv = load('mnist18_conv')
   assert conv.data.classes == (1, 8) and conv.train.optimizer == 'rmsprop' and conv.train.batch_size == 16
   assert conv.train.beta == pytest.approx(0.196)
+  mse = load('fashion_mse')
+  assert (mse.model.encoder_widths, mse.model.latent_dim, mse.model.likelihood, mse.train.batch_size,
+          mse.train.num_epochs) == ((400,), 20, 'gaussian', 128, 10) and mse.model.sigma ** 2 == pytest.approx(0.5)
   fashion2d = load('latent2d', 'fashion')
   assert fashion2d.model.likelihood == 'gaussian' and fashion2d.model.sigma == 1.0
   with pytest.raises(ValueError, match='unknown variant'):
@@ -64,13 +67,16 @@ def _flat(config, prefix=''):
 
 
 @pytest.mark.parametrize('name,base,changed', [
+    ('fashion_dense', 'default', {'data.validation_size': 5000, 'data.validation_images': 'first',
+                                  'model.name': 'experiments/seed_writeups/models.py:TanhHeadVAE'}),
     ('burda_mnist', 'vae', {'data.name': 'fashion_mnist'}),
     ('mnist18_conv', 'mnist18', {'data.name': 'fashion_mnist', 'data.classes': None, 'model.latent_dim': 16,
                                  'train.num_epochs': 30, 'train.batch_size': 100, 'train.optimizer': 'adam',
                                  'train.beta': 1.0})])
 def test_fashion_variants_change_only_what_they_say(name, base, changed):
-  """The Fashion-MNIST baseline variants differ from their base setting in exactly the documented keys."""
-  before, after = _flat(load(name, base)), _flat(load(name, 'fashion'))
+  """The variants (Fashion-MNIST baselines, the write-up's own setting) differ from their base in exactly the
+  documented keys."""
+  before, after = _flat(load(name, base)), _flat(load(name, 'writeup' if name == 'fashion_dense' else 'fashion'))
   assert {k: v for k, v in after.items() if before[k] != v} == changed
 
 

@@ -48,7 +48,8 @@ CASES = {1: [(8, None), (1, None)], 2: [(3, None), (1, None)], 4: [(4, None), (8
 
 def _train(num_devices):
   """In a subprocess with `num_devices` fake CPU devices: per case, each member's metrics after one epoch."""
-  code = (f'import jax; jax.config.update("jax_num_cpu_devices", {num_devices}); import sys; '  # Before vae's import.
+  code = (f'import jax; jax.config.update("jax_platforms", "cpu"); '  # Before vae's import.
+          f'jax.config.update("jax_num_cpu_devices", {num_devices}); import sys; '
           f'sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); import test_layout; '
           f'test_layout.worker({num_devices})')
   result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=600,

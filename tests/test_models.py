@@ -192,7 +192,7 @@ def test_unknown_model_raises():
   config = load_config('fashion_dense')
   with config.unlocked():
     config.model.name = 'resnet'
-  with pytest.raises(ValueError, match='resnet'):
+  with pytest.raises(ValueError, match='unknown'):
     models.init(config.model, jax.random.key(0))
 
 

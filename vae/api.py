@@ -88,7 +88,14 @@ class Model:
     if x.ndim not in (2, 3) or x.shape[1:] not in ((784,), (28, 28)):
       raise ValueError(f'images must be shaped (N, 28, 28) or (N, 784), got {x.shape}')
     x = x.reshape(len(x), 784)
-    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    if x.dtype == np.uint8:
+      x = x.astype(np.float32) / 255.0
+    else:  # Floats in 0..255 (a PNG read as float) or NaNs would encode silently to nonsense codes.
+      x = x.astype(np.float32)
+      if x.size and not (np.isfinite(x).all() and 0 <= x.min() and x.max() <= 1):
+        bad = int(np.sum(~np.isfinite(x)))
+        seen = f'{bad} non-finite values' if bad else f'values from {x.min():g} to {x.max():g}'
+        raise ValueError(f'float images must lie in [0, 1] (uint8 images in 0..255 are scaled); got {seen}')
     if self.config.data.preprocessing == 'binarize_static':
       x = (x > 127.5 / 255.0).astype(np.float32)
     return x

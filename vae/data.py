@@ -40,12 +40,14 @@ SOURCES = {'csv': sources.load_csv, 'tfds': sources.load_tfds}  # Besides 'idx',
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-  """Train and test images as uint8 (N, 784), labels as int32 (N,), and the names of all classes."""
+  """Train, test (and held-out validation) images as uint8 (N, 784), labels as int32 (N,), the class names."""
   train_images: np.ndarray
   train_labels: np.ndarray
   test_images: np.ndarray
   test_labels: np.ndarray
   class_names: tuple
+  validation_images: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, IMAGE_SIZE), np.uint8))
+  validation_labels: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0,), np.int32))
 
 
 def cache_dir():
@@ -152,6 +154,21 @@ def subset(data, classes, name='dataset'):
   test = np.isin(data.test_labels, classes)
   return dataclasses.replace(data, train_images=data.train_images[train], train_labels=data.train_labels[train],
                              test_images=data.test_images[test], test_labels=data.test_labels[test])
+
+
+VALIDATION_IMAGES = ('first', 'last')
+
+
+def hold_out(data, size, which='last'):
+  """`data` with `size` of its training images (the first or the last ones, in file order) moved to validation.
+
+  TensorFlow's `input_data.read_data_sets` kept the first 5,000 for validation; the VampPrior code the last 10,000.
+  """
+  if not size:
+    return data
+  keep, held = (slice(size, None), slice(None, size)) if which == 'first' else (slice(None, -size), slice(-size, None))
+  return dataclasses.replace(data, train_images=data.train_images[keep], train_labels=data.train_labels[keep],
+                             validation_images=data.train_images[held], validation_labels=data.train_labels[held])
 
 
 def preprocess(images, mode, key=None):

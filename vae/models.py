@@ -3,11 +3,14 @@
 `init` splits a module once into a static graph definition and a pure dict of parameters; `apply` merges them
 inside pure, jit-able functions. Images enter flat, (N, 784); decoders return flat logits, (N, 784).
 """
+import importlib
+import importlib.util
+import os
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-MODELS = ('dense', 'conv')
 # How the conv model's layers compute (the same parameters and functions): 'patch' by patch_conv, 'xla' by XLA's
 # native convolutions (cuDNN's, the TPU's), 'auto' patch on the CPU backend and xla elsewhere.
 CONV_IMPLS = ('auto', 'xla', 'patch')
@@ -208,25 +211,64 @@ def conv_impl(name):
   return name
 
 
+def _dense(model_config, *, rngs):
+  activation = ACTIVATIONS[model_config.activation]
+  return VAE(DenseEncoder(model_config.encoder_widths, model_config.latent_dim, activation, rngs=rngs),
+             DenseDecoder(model_config.decoder_widths, model_config.latent_dim, activation, rngs=rngs))
+
+
+def _conv(model_config, *, rngs):
+  activation, impl = ACTIVATIONS[model_config.activation], conv_impl(model_config.get('conv_impl', 'auto'))
+  return VAE(ConvEncoder(model_config.latent_dim, activation, impl=impl, rngs=rngs),
+             ConvDecoder(model_config.latent_dim, activation, impl=impl, rngs=rngs))
+
+
+# The built-in models: `model.name` -> a factory (model_config, *, rngs) -> module with encode, decode, __call__.
+FACTORIES = {'dense': _dense, 'conv': _conv}
+_LOADED = {}  # Absolute file path -> its module: one class object per file, however often a config names it.
+
+
+def factory(name):
+  """The model factory `name` names: a built-in (FACTORIES), or 'path/to/file.py:Name' (a path from the working
+  folder, else from the project's root) or 'package.module:Name'; ValueError saying why it cannot be found.
+
+  `Name(model_config, rngs=rngs)` returns the module: a `VAE(encoder, decoder)` of one's own encoder and decoder, or
+  any nnx.Module with the same three methods (encode(x) -> (mean, logvar), decode(z) -> (N, 784), __call__(x, key)).
+  """
+  if name in FACTORIES:
+    return FACTORIES[name]
+  where, sep, attribute = name.rpartition(':')
+  if not sep or not where or not attribute:
+    raise ValueError(f'unknown (built-in: {", ".join(FACTORIES)}; or your own, as path/to/file.py:Name or '
+                     f'package.module:Name)')
+  if where.endswith('.py'):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = next((p for p in (os.path.abspath(where), os.path.join(root, where)) if os.path.isfile(p)), None)
+    if path is None:
+      raise ValueError(f'{where}: no such file (from {os.getcwd()} or {root})')
+    if path not in _LOADED:
+      spec = importlib.util.spec_from_file_location(f'vae_user_model_{len(_LOADED)}', path)
+      module = importlib.util.module_from_spec(spec)
+      spec.loader.exec_module(module)
+      _LOADED[path] = module
+    module = _LOADED[path]
+  else:
+    try:
+      module = importlib.import_module(where)
+    except ImportError as e:
+      raise ValueError(f'cannot import {where} ({e})') from None
+  if not callable(getattr(module, attribute, None)):
+    raise ValueError(f'{where} defines no {attribute}')
+  return getattr(module, attribute)
+
+
 def make(model_config, key):
   """Builds the VAE a `config.model` describes, parameters initialised from `key`.
 
   The conv implementation is a static attribute: the parameters are the same whatever it is, so a checkpoint
   trained with one loads into the other. Configs saved before `model.conv_impl` existed mean 'auto'.
   """
-  rngs = nnx.Rngs(params=key)
-  activation = ACTIVATIONS[model_config.activation]
-  latent = model_config.latent_dim
-  if model_config.name == 'dense':
-    encoder = DenseEncoder(model_config.encoder_widths, latent, activation, rngs=rngs)
-    decoder = DenseDecoder(model_config.decoder_widths, latent, activation, rngs=rngs)
-  elif model_config.name == 'conv':
-    impl = conv_impl(model_config.get('conv_impl', 'auto'))
-    encoder = ConvEncoder(latent, activation, impl=impl, rngs=rngs)
-    decoder = ConvDecoder(latent, activation, impl=impl, rngs=rngs)
-  else:
-    raise ValueError(f'unknown model {model_config.name!r} (allowed: {", ".join(MODELS)})')
-  return VAE(encoder, decoder)
+  return factory(model_config.name)(model_config, rngs=nnx.Rngs(params=key))
 
 
 def init(model_config, key):

@@ -44,7 +44,8 @@ class Run:
     self.layout = layout.choose(len(configs), jax.device_count(), mesh)
     for member in configs:
       validation.check_config(member, self.layout.data)
-    dataset = data.load(config.data.name, config.data.dir, config.data.classes, config.data.source)
+    dataset = data.hold_out(data.load(config.data.name, config.data.dir, config.data.classes, config.data.source),
+                            config.data.validation_size, config.data.validation_images)
     self.dataset = dataclasses.replace(  # The first images only, for quick tries and tests.
         dataset, train_images=dataset.train_images[:config.data.max_train_images],
         train_labels=dataset.train_labels[:config.data.max_train_images],
@@ -69,27 +70,30 @@ class Run:
     self._pad, self._by_member = pad, by_member
 
     # The images evaluation sees, uint8: for dynamic binarization, one fixed binarization of each set (as in IWAE).
-    self.test_images, self.train_images_fixed = self.dataset.test_images, self.dataset.train_images
+    self.test_images, self.train_images_fixed, validation_images = (
+        self.dataset.test_images, self.dataset.train_images, self.dataset.validation_images)
     if config.data.preprocessing == 'binarize_dynamic':
       fixed = jax.random.key(TEST_BINARIZATION_SEED)
-      self.test_images, self.train_images_fixed = (
+      self.test_images, self.train_images_fixed, validation_images = (
           np.asarray(data.preprocess(images, 'binarize_dynamic', jax.random.fold_in(fixed, i)) * 255, np.uint8)
-          for i, images in enumerate((self.test_images, self.train_images_fixed)))
+          for i, images in enumerate((self.test_images, self.train_images_fixed, validation_images)))
     self.train_images = layout.put(self.dataset.train_images, replicated)
-    self.test_batches = layout.put(np.asarray(steps.pad_batches(self.test_images, config.eval.batch_size)),
-                                   replicated)
+    # The sets scored after every epoch, one z per image: test, and validation when images are held out.
+    scored = {'test': self.test_images, 'validation': validation_images}
+    self._scored = {name: layout.put(np.asarray(steps.pad_batches(images, config.eval.batch_size)), replicated)
+                    for name, images in scored.items() if len(images)}
 
     wrap = lambda keys: {name: jax.random.wrap_key_data(k) for name, k in keys.items()}
     members = functools.partial(jax.vmap, spmd_axis_name='members')  # Over the leading member axis.
     epoch = members(lambda state, images, e, keys, hparams: steps.train_epoch(
         state, images, e, wrap(keys), hparams, graphdef=self.graphdef, optimizer=self.optimizer, config=config,
         batch_sharding=batch_sharding), in_axes=(0, None, None, 0, 0))
-    evaluate = members(lambda params, batches, keys, hparams: steps.evaluate(
-        params, batches, wrap(keys)['eval'], hparams, num_images=len(self.test_images), graphdef=self.graphdef,
-        config=config, batch_sharding=batch_sharding), in_axes=(0, None, 0, 0))
+    evaluate = lambda num_images: members(lambda params, batches, keys, hparams: steps.evaluate(
+        params, batches, wrap(keys)['eval'], hparams, num_images=num_images, graphdef=self.graphdef, config=config,
+        batch_sharding=batch_sharding), in_axes=(0, None, 0, 0))
     # Metrics come back replicated, so that every process can read them; the state stays where it is.
     self.train_epoch = jax.jit(epoch, donate_argnums=0, out_shardings=(by_member, replicated, replicated))
-    self._evaluate = jax.jit(evaluate, out_shardings=replicated)
+    self._evaluate = {name: jax.jit(evaluate(len(scored[name])), out_shardings=replicated) for name in self._scored}
 
     preview_x = data.preprocess(self.test_images[:TB_IMAGES], 'gray' if config.data.preprocessing ==
                                 'binarize_dynamic' else config.data.preprocessing)
@@ -125,9 +129,12 @@ class Run:
     return self.train_epoch.lower(state, self.train_images, jnp.int32(1), self.keys, self.hparams).compile()
 
   def test_metrics(self, state):
-    """{'test/recon', ...}: per member, lists of floats."""
-    metrics = jax.device_get(self._evaluate(state['params'], self.test_batches, self.keys, self.hparams))
-    return {f'test/{k}': floats(v[:len(self.configs)]) for k, v in metrics.items()}
+    """{'test/recon', ..., and 'validation/recon', ... when images are held out}: per member, lists of floats."""
+    out = {}
+    for name, batches in self._scored.items():
+      metrics = jax.device_get(self._evaluate[name](state['params'], batches, self.keys, self.hparams))
+      out.update({f'{name}/{k}': floats(v[:len(self.configs)]) for k, v in metrics.items()})
+    return out
 
   def preview(self, state):
     """(originals above reconstructions, samples) as numpy, per member."""

@@ -8,7 +8,11 @@ def check_config(config, data_devices):
   _one_of(config, 'data.name', data.DATASETS)
   _one_of(config, 'data.source', ('idx',) + tuple(data.SOURCES))
   _one_of(config, 'data.preprocessing', data.PREPROCESSING)
-  _one_of(config, 'model.name', models.MODELS)
+  _one_of(config, 'data.validation_images', data.VALIDATION_IMAGES)
+  try:
+    models.factory(config.model.name)
+  except ValueError as e:
+    raise VaeError(f'model.name={config.model.name!r}: {e}') from None
   _one_of(config, 'model.activation', tuple(models.ACTIVATIONS))
   _one_of(config, 'model.conv_impl', models.CONV_IMPLS)
   _one_of(config, 'model.likelihood', losses.LIKELIHOODS)
@@ -22,6 +26,9 @@ def check_config(config, data_devices):
       raise VaeError(f'{key}={value!r}: must be an integer')
     if value <= 0 and key != 'seed':
       raise VaeError(f'{key}={value}: must be positive')
+  size = _get(config, 'data.validation_size')
+  if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+    raise VaeError(f'data.validation_size={size!r}: must be an integer >= 0')
   for key in ('data.max_train_images', 'data.max_test_images'):
     value = _get(config, key)
     if value is not None and (not isinstance(value, int) or value <= 0):
@@ -51,6 +58,8 @@ def check_config(config, data_devices):
 
 def check_data(config, dataset):
   """Checks that depend on the loaded (and class-filtered) dataset."""
+  if config.data.validation_size and not len(dataset.train_images):
+    raise VaeError(f'data.validation_size={config.data.validation_size}: leaves no training images')
   if config.train.batch_size > len(dataset.train_images):
     raise VaeError(f'train.batch_size={config.train.batch_size}: larger than the {len(dataset.train_images)} '
                    f'training images of {config.data.name} (classes {config.data.classes})')

@@ -68,7 +68,7 @@ def _config(name, variant=None):
 
 @pytest.mark.parametrize('name,variant', [('mnist18_conv', None), ('latent2d', None), ('latent2d', 'fashion')])
 def test_other_configs_train(name, variant, tmp_path):
-  from vae import train  # In-process: one JAX start for all three.
+  from vae import training  # In-process: one JAX start for all three.
   config = _config(name, variant)
   config.data.max_train_images = 2 * config.train.batch_size
   config.data.max_test_images = 100
@@ -76,6 +76,37 @@ def test_other_configs_train(name, variant, tmp_path):
   config.eval.batch_size = 50
   config.eval.iw_samples = 10
   config.eval.manifold_size = 5
-  (results,) = train.train_and_evaluate(config, str(tmp_path))  # One per member.
+  (results,) = training.train_and_evaluate(config, str(tmp_path))  # One per member.
   assert results['epoch'] == 1 and results['step'] == 2
   assert all(math.isfinite(results[f'test/{k}']) for k in ('neg_elbo', 'recon', 'kl'))
+
+
+TINY = {'data.max_train_images': 200, 'data.max_test_images': 100, 'data.validation_size': 100,
+        'train.batch_size': 40, 'eval.batch_size': 50, 'eval.iw_samples': 10, 'eval.manifold_size': 5,
+        'model.encoder_widths': (32,), 'model.decoder_widths': (32,), 'model.latent_dim': 4}
+
+
+def test_model_defined_outside_vae_trains_sweeps_resumes_and_loads(tmp_path):
+  """experiments/seed_writeups/models.py:TanhHeadVAE, named in the config, through vae.train (run.py's path)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import vae  # pylint: disable=g-import-not-at-top
+  from vae import data  # pylint: disable=g-import-not-at-top
+  spec, workdir = 'configs/fashion_dense.py:writeup', str(tmp_path)
+  first = vae.train(os.path.join(ROOT, spec), workdir, TINY, sweep=['seed=0,1'], train__num_epochs=1)
+  assert [m.epoch for m in first] == [1, 1]
+  models = vae.train(os.path.join(ROOT, spec), workdir, TINY, sweep=['seed=0,1'], train__num_epochs=2)  # Resumes.
+  for i, model in enumerate(models):
+    member = os.path.join(workdir, 'members', str(i))
+    lines = read_jsonl(os.path.join(member, 'metrics.jsonl'))
+    assert [r['epoch'] for r in lines] == [1, 2] and all(math.isfinite(r['validation/neg_elbo']) for r in lines)
+    assert model.epoch == 2 and read_json(os.path.join(member, 'results.json'))['epoch'] == 2
+  # The loaded model is the write-up's: its encoder, computed here in numpy from the checkpoint's parameters.
+  params = jax.tree.map(np.asarray, models[1].params)['encoder']
+  x = data.load('fashion_mnist').test_images[:5].astype(np.float64) / 255
+  h = np.maximum(x @ params['layers'][0]['kernel'] + params['layers'][0]['bias'], 0)
+  a = np.tanh(h @ params['head']['kernel'] + params['head']['bias'])
+  mean, logvar = models[1].encode(x.astype(np.float32))
+  np.testing.assert_allclose(mean, a[:, 4:], rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(logvar, 2 * np.log(1e-6 + np.log1p(np.exp(a[:, :4]))), rtol=1e-4, atol=1e-5)
+  assert not np.allclose(models[0].params['encoder']['head']['kernel'], models[1].params['encoder']['head']['kernel'])

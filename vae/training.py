@@ -94,7 +94,7 @@ def _train(run, places, workdir, sweep):
   if epoch_records is None:  # Nothing left to train: report the last checkpoint, keeping finished evaluations.
     logging.info('workdir already holds epoch %d of %d; evaluating it', start, num_epochs)
     test = run.test_metrics(state)
-    tests = {i: select(test, i) for i, _ in workdirs.live(places)}
+    tests = {i: {k: v for k, v in select(test, i).items() if k.startswith('test/')} for i, _ in workdirs.live(places)}
     return _report(run, places, workdir, states, start, tests, sweep, keep_finished=True)
   tests = {i: {k: v for k, v in r.items() if k.startswith('test/')} for i, r in epoch_records.items()}
   return _report(run, places, workdir, states, num_epochs, tests, sweep)
@@ -114,7 +114,8 @@ def evaluate(config, workdir, members=None, mesh=None):
         place.ckpts.close()
     test = run.test_metrics(state)
     return _report(run, places, workdir, run.member_states(state), epoch,
-                   {i: select(test, i) for i, _ in workdirs.live(places)}, sweep=members is not None)
+                   {i: {k: v for k, v in select(test, i).items() if k.startswith('test/')}
+                    for i, _ in workdirs.live(places)}, sweep=members is not None)
 
 
 class _owned:
