@@ -56,6 +56,11 @@ def get_config(variant='vae'):
   config.train.objective = 'elbo' if VARIANTS[variant] == 1 else 'iwae'
   config.train.num_samples = VARIANTS[variant]  # k: samples per image of the training objective.
   config.train.beta = 1.0
+  config.train.beta_schedule = 'constant'  # constant | linear: beta x min(1, epoch / warmup_epochs).
+  config.train.warmup_epochs = 0
+  config.train.grad_norm = 'none'  # none | per_tensor: each gradient tensor / (its L2 norm + 1e-7) first.
+  config.train.early_stopping_patience = 0  # 0: off; else stop after more epochs than this without a better
+  # validation -ELBO (needs data.validation_size) and report the best validation epoch.
   config.train.checkpoint_every_epochs = 1 if quick else 10
   config.train.keep_checkpoints = 3
 

@@ -46,6 +46,11 @@ def get_config():
   config.train.objective = 'elbo'  # elbo | iwae (the k-sample bound of Burda et al.)
   config.train.num_samples = 1  # k: samples per image of the objective (iwae only).
   config.train.beta = 1.0  # KL weight: loss = recon + beta * kl.
+  config.train.beta_schedule = 'constant'  # constant | linear: beta x min(1, epoch / warmup_epochs).
+  config.train.warmup_epochs = 0
+  config.train.grad_norm = 'none'  # none | per_tensor: each gradient tensor / (its L2 norm + 1e-7) first.
+  config.train.early_stopping_patience = 0  # 0: off; else stop after more epochs than this without a better
+  # validation -ELBO (needs data.validation_size) and report the best validation epoch.
   config.train.checkpoint_every_epochs = 1
   config.train.keep_checkpoints = 3
 

@@ -108,7 +108,8 @@ class Model:
 
 
 def load(workdir, epoch=None):
-  """The model saved in `workdir` by run.py: its config.json and the checkpoint of `epoch` (default: latest)."""
+  """The model saved in `workdir` by run.py: its config.json and the checkpoint of `epoch` (default: the latest,
+  or with early stopping the best validation epoch, the one results.json reports)."""
   config_path = os.path.join(workdir, 'config.json')
   try:
     with open(config_path) as f:
@@ -119,7 +120,9 @@ def load(workdir, epoch=None):
     raise VaeError(f'{workdir}: no checkpoints folder (train first with run.py)')
   graphdef, params = models.init(config.model, jax.random.key(0))
   like = steps.init_state(params, steps.make_optimizer(config.train))
-  ckpts = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints, read_only=True)
+  best = os.path.join(workdir, 'checkpoints-best')
+  name = 'checkpoints-best' if epoch is None and os.path.isdir(best) and os.listdir(best) else 'checkpoints'
+  ckpts = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints, read_only=True, name=name)
   try:
     if epoch is None:
       state, epoch = ckpts.restore_latest(like, set_aside=False)

@@ -28,8 +28,8 @@ from vae.errors import VaeError
 class Checkpoints:
   """The checkpoints of one workdir, indexed by epoch."""
 
-  def __init__(self, workdir, keep, read_only=False):
-    self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  def __init__(self, workdir, keep, read_only=False, name='checkpoints'):
+    self.directory = os.path.join(os.path.abspath(workdir), name)  # 'checkpoints-best': early stopping's best.
     self.unreadable = self.directory + '-unreadable'
     # Read-only (vae.load): neither create folders nor clean up temporary ones, which may be a running save.
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only,

@@ -66,7 +66,8 @@ class Run:
     key_data = [{name: np.asarray(jax.random.key_data(k[name])) for name in KEY_NAMES} for k in keys]
     pad = lambda xs: xs + [xs[-1]] * (len(lanes) - len(xs))
     self.keys = layout.put(stack(pad(key_data)), by_member)
-    self.hparams = layout.put(stack([jax.device_get(steps.hparams(member)) for member in lanes]), by_member)
+    self.hparams = layout.put(stack([{**jax.device_get(steps.hparams(member)), 'active': np.float32(1)}
+                                     for member in lanes]), by_member)
     self._pad, self._by_member = pad, by_member
 
     # The images evaluation sees, uint8: for dynamic binarization, one fixed binarization of each set (as in IWAE).
@@ -120,10 +121,15 @@ class Run:
     host = layout.fetch(state)
     return [jax.tree.map(lambda x: x[i], host) for i in range(len(self.configs))]
 
-  def hparams_at(self, epoch):
-    """The hyper-parameters of `epoch`: the learning rate scaled by train.lr_schedule (an argument: no recompile)."""
-    factor = steps.learning_rate_factor(self.config.train.lr_schedule, epoch)
-    return dict(self.hparams, learning_rate=self.hparams['learning_rate'] * factor) if factor != 1.0 else self.hparams
+  def hparams_at(self, epoch, active=None):
+    """The hyper-parameters of `epoch` (arguments: no recompile): the learning rate scaled by train.lr_schedule,
+    beta by train.beta_schedule, and `active` (per member; False: frozen, its state left as it is)."""
+    train = self.config.train
+    lr, beta = steps.learning_rate_factor(train.lr_schedule, epoch), steps.beta_factor(train, epoch)
+    hparams = dict(self.hparams, learning_rate=self.hparams['learning_rate'] * lr, beta=self.hparams['beta'] * beta)
+    if active is not None and not all(active):
+      hparams['active'] = layout.put(np.asarray(self._pad(list(active)), np.float32), self._by_member)
+    return hparams
 
   def compile_epoch(self, state):
     return self.train_epoch.lower(state, self.train_images, jnp.int32(1), self.keys, self.hparams).compile()

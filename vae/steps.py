@@ -19,13 +19,25 @@ HPARAMS = ('beta', 'learning_rate')  # The float hyper-parameters a step takes a
 
 
 SCHEDULES = ('constant', 'burda')
+BETA_SCHEDULES = ('constant', 'linear')
+GRAD_NORMS = ('none', 'per_tensor')
 OBJECTIVES = ('elbo', 'iwae')
 
 
 def make_optimizer(train_config):
-  if train_config.optimizer == 'sgd':
-    return optax.identity()
-  return OPTIMIZERS[train_config.optimizer](eps=train_config.get('optimizer_eps', 1e-8))
+  """The update direction; with train.grad_norm 'per_tensor', of each parameter tensor's gradient divided by
+  (its L2 norm + 1e-7) first (the VampPrior code's AdamNormGrad)."""
+  direction = optax.identity() if train_config.optimizer == 'sgd' else OPTIMIZERS[train_config.optimizer](
+      eps=train_config.get('optimizer_eps', 1e-8))
+  if train_config.get('grad_norm', 'none') == 'none':
+    return direction
+  return optax.chain(_normalize_per_tensor(), direction)
+
+
+def _normalize_per_tensor(eps=1e-7):
+  """g -> g / (||g||_2 + eps) for each leaf; optax has only whole-tree normalisations."""
+  return optax.stateless(lambda updates, params: jax.tree.map(
+      lambda g: g / (jnp.linalg.norm(g.ravel()) + eps), updates))
 
 
 def learning_rate_factor(schedule, epoch):
@@ -40,6 +52,14 @@ def learning_rate_factor(schedule, epoch):
     i += 1
     last += 3 ** i
   return 10 ** (-i / 7)
+
+
+def beta_factor(train_config, epoch):
+  """The factor on train.beta in (1-based) epoch `epoch`: 1, or for 'linear' min(1, epoch / train.warmup_epochs)
+  (the VampPrior code's warm-up: beta = epoch / warmup, 1 from epoch `warmup_epochs` on)."""
+  if train_config.beta_schedule == 'constant' or not train_config.warmup_epochs:
+    return 1.0
+  return min(1.0, epoch / train_config.warmup_epochs)
 
 
 def hparams(config):
@@ -108,7 +128,9 @@ def train_epoch(state, images, epoch, keys, hparams, *, graphdef, optimizer, con
                         jax.random.fold_in(keys['binarize'], step))
     return step_fn(state, x, jax.random.fold_in(keys['train'], step))
 
-  state, metrics = jax.lax.scan(body, state, order)
+  new_state, metrics = jax.lax.scan(body, state, order)
+  # A member stopped early (hparams['active'] 0) is frozen: it computes along, but keeps its state.
+  state = jax.tree.map(lambda new, old: jnp.where(hparams['active'] > 0, new, old), new_state, state)
   health = {'loss': metrics['loss'], 'grad_norm': metrics['grad_norm']}
   return state, jax.tree.map(jnp.mean, metrics), health
 

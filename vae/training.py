@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from vae import layout, progress, records, sweeps, tensorboard, workdir_lock, workdirs
+from vae import layout, progress, records, stopping, sweeps, tensorboard, workdir_lock, workdirs
 from vae.runs import Run, floats, select
 from vae.errors import VaeError
 
@@ -44,6 +44,7 @@ def _train(run, places, workdir, sweep):
     if lead:
       for _, place in workdirs.live(places):
         records.truncate_metrics(place.paths['metrics'], start)
+    trackers = [_tracker(place, start) for place in places]
     writers.extend(tensorboard.Writer(place.workdir, start * run.steps_per_epoch, enabled=lead) for place in places)
     if start == 0:
       for writer, place in zip(writers, places):
@@ -54,12 +55,19 @@ def _train(run, places, workdir, sweep):
       compiled = run.compile_epoch(state)
       logging.info('compiled the epoch (%d steps of %d images, %d member(s)) in %.1fs', run.steps_per_epoch,
                    config.train.batch_size, len(places), time.perf_counter() - t0)
-    epoch_records, epoch_times = None, []
+    epoch_records, epoch_times, last = None, [], start
     bar = progress.Progress(num_epochs - start, 'epochs', log_every_seconds=float('inf'))  # A bar on terminals.
     for epoch in range(start + 1, num_epochs + 1):
+      training = [not place.diverged and not tracker.stopped for place, tracker in zip(places, trackers)]
+      if not any(training):
+        logging.info('every member has stopped early; evaluating the best validation epochs')
+        break
       t0 = time.perf_counter()
       first_step = (epoch - 1) * run.steps_per_epoch  # Every member resumes from the same whole epoch.
-      state, train, health = compiled(state, run.train_images, jnp.int32(epoch), run.keys, run.hparams_at(epoch))
+      active = [not tracker.stopped for tracker in trackers]  # A member stopped early is frozen.
+      state, train, health = compiled(state, run.train_images, jnp.int32(epoch), run.keys,
+                                      run.hparams_at(epoch, active))
+      last = epoch
       train = {f'train/{k}': floats(v) for k, v in jax.device_get(train).items()}
       seconds = time.perf_counter() - t0
       workdirs.check_finite(places, jax.device_get(health), epoch, first_step)
@@ -67,6 +75,8 @@ def _train(run, places, workdir, sweep):
       images_per_sec = len(places) * run.steps_per_epoch * config.train.batch_size / seconds
       epoch_records = {}
       for i, place in workdirs.live(places):
+        if trackers[i].stopped:
+          continue
         record = {'epoch': epoch, 'step': first_step + run.steps_per_epoch, **select(train, i), **select(test, i),
                   'images_per_sec': images_per_sec, 'seconds': seconds}
         if lead:
@@ -79,7 +89,13 @@ def _train(run, places, workdir, sweep):
         for i, record in epoch_records.items():
           writers[i].images(record['step'], 'reconstructions (test images above)', recons[i])
           writers[i].images(record['step'], 'samples', samples[i])
-      if epoch % config.train.checkpoint_every_epochs == 0 or epoch == num_epochs:
+      best = [i for i, record in epoch_records.items() if trackers[i].update(epoch, record.get(stopping.METRIC))]
+      if best:  # Early stopping's best validation epoch, kept beside the regular checkpoints.
+        states = run.member_states(state)
+        for i in best:
+          places[i].best.save(epoch, states[i])
+      if epoch % config.train.checkpoint_every_epochs == 0 or epoch == num_epochs or any(
+          t.stopped for t in trackers):  # A stop ends the run where the checkpoints are: a rerun resumes there.
         _save(run, places, state, epoch)
       epoch_times.append(time.perf_counter() - t0)
       _log_epoch(list(epoch_records.values()), epoch, num_epochs, seconds, (num_epochs - epoch) * np.mean(epoch_times))
@@ -87,17 +103,23 @@ def _train(run, places, workdir, sweep):
     bar.close()
   finally:
     for place in places:
-      place.ckpts.close()
+      place.close()
     for writer in writers:
       writer.close()
   states = run.member_states(state)
   if epoch_records is None:  # Nothing left to train: report the last checkpoint, keeping finished evaluations.
     logging.info('workdir already holds epoch %d of %d; evaluating it', start, num_epochs)
-    test = run.test_metrics(state)
-    tests = {i: {k: v for k, v in select(test, i).items() if k.startswith('test/')} for i, _ in workdirs.live(places)}
-    return _report(run, places, workdir, states, start, tests, sweep, keep_finished=True)
-  tests = {i: {k: v for k, v in r.items() if k.startswith('test/')} for i, r in epoch_records.items()}
-  return _report(run, places, workdir, states, num_epochs, tests, sweep)
+  test = run.test_metrics(state) if epoch_records is None else {}
+  final = {}  # i: (epoch, state, test metrics) of what each member reports.
+  for i, place in workdirs.live(places):
+    if trackers[i].enabled:  # The best validation epoch, from its checkpoint and its record.
+      e = trackers[i].best_epoch
+      record = next(r for r in records.read_jsonl(place.paths['metrics']) if r['epoch'] == e)
+      final[i] = (e, place.best.restore(e, run.initial_states[0]), record)
+    else:
+      final[i] = (last, states[i], select(test, i) if epoch_records is None else epoch_records[i])
+    final[i] = final[i][:2] + ({k: v for k, v in final[i][2].items() if k.startswith('test/')},)
+  return _report(run, places, workdir, final, sweep, keep_finished=epoch_records is None)
 
 
 def evaluate(config, workdir, members=None, mesh=None):
@@ -111,11 +133,11 @@ def evaluate(config, workdir, members=None, mesh=None):
         raise VaeError(f'{places[0].ckpts.directory}: no checkpoint to evaluate (train first with --mode=train)')
     finally:
       for place in places:
-        place.ckpts.close()
-    test = run.test_metrics(state)
-    return _report(run, places, workdir, run.member_states(state), epoch,
-                   {i: {k: v for k, v in select(test, i).items() if k.startswith('test/')}
-                    for i, _ in workdirs.live(places)}, sweep=members is not None)
+        place.close()
+    test, states = run.test_metrics(state), run.member_states(state)
+    final = {i: (epoch, states[i], {k: v for k, v in select(test, i).items() if k.startswith('test/')})
+             for i, _ in workdirs.live(places)}
+    return _report(run, places, workdir, final, sweep=members is not None)
 
 
 class _owned:
@@ -134,6 +156,14 @@ class _owned:
       self.lock.release()
 
 
+def _tracker(place, start):
+  """The member's early-stopping state after epoch `start`, from its records (a resumed run's included)."""
+  train = place.config.train
+  done = [r for r in records.read_jsonl(place.paths['metrics']) if r['epoch'] <= start]
+  return stopping.from_records(done, train.early_stopping_patience,
+                               train.warmup_epochs if train.beta_schedule == 'linear' else 0)
+
+
 def _save(run, places, state, epoch):
   """Each live member's checkpoint of `epoch` (every process takes part in Orbax's save)."""
   states = run.member_states(state)
@@ -146,12 +176,12 @@ def _save(run, places, state, epoch):
       raise
 
 
-def _report(run, places, workdir, states, epoch, tests, sweep, keep_finished=False):
+def _report(run, places, workdir, final, sweep, keep_finished=False):
   """Each member's full evaluation (and a sweep's summary), on process 0; the list of the members' results.
 
-  With `keep_finished` (the same command run again on a trained workdir), a member whose results.json already
-  holds epoch `epoch` under the same config is not evaluated again: a sweep's evaluation cut off after some of
-  its members resumes with the next one.
+  `final[i]`: (epoch, host state, test metrics) of what member i reports. With `keep_finished` (the same command
+  run again on a trained workdir), a member whose results.json already holds that epoch under the same config is
+  not evaluated again: a sweep's evaluation cut off after some of its members resumes with the next one.
   """
   if not layout.is_lead():  # The others wait in JAX's shutdown barrier while process 0 evaluates (run.py sets its timeout).
     return []
@@ -159,12 +189,14 @@ def _report(run, places, workdir, states, epoch, tests, sweep, keep_finished=Fal
   for i, place in enumerate(places):
     if place.diverged:
       results.append({'diverged': place.diverged})
-    elif keep_finished and (finished := workdirs.finished_results(place, epoch)):
+      continue
+    epoch, state, test = final[i]
+    if keep_finished and (finished := workdirs.finished_results(place, epoch)):
       logging.info('%s already holds the evaluation of epoch %d; kept (--mode=eval evaluates again)',
                    place.paths['results'], epoch)
       results.append(finished)
     else:
-      results.append(run.report(place.config, states[i], epoch, tests[i], place.workdir, place.paths['metrics']))
+      results.append(run.report(place.config, state, epoch, test, place.workdir, place.paths['metrics']))
   if sweep:
     sweeps.write_summary(workdir, [p.config for p in places], results, workdirs.members_of(workdir))
   return results

@@ -19,6 +19,17 @@ def check_config(config, data_devices):
   _one_of(config, 'train.optimizer', tuple(steps.OPTIMIZERS))
   _one_of(config, 'train.lr_schedule', steps.SCHEDULES)
   _one_of(config, 'train.objective', steps.OBJECTIVES)
+  _one_of(config, 'train.beta_schedule', steps.BETA_SCHEDULES)
+  _one_of(config, 'train.grad_norm', steps.GRAD_NORMS)
+  for key in ('train.warmup_epochs', 'train.early_stopping_patience'):
+    value = _get(config, key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+      raise VaeError(f'{key}={value!r}: must be an integer >= 0')
+  if config.train.early_stopping_patience and not config.data.validation_size:
+    raise VaeError(f'train.early_stopping_patience={config.train.early_stopping_patience}: needs validation images '
+                   f'(set data.validation_size)')
+  if config.train.beta_schedule == 'linear' and not config.train.warmup_epochs:
+    raise VaeError("train.warmup_epochs=0: the 'linear' beta schedule needs the warm-up's length")
   for key in ('seed', 'model.latent_dim', 'train.num_epochs', 'train.batch_size', 'train.checkpoint_every_epochs',
               'train.keep_checkpoints', 'train.num_samples', 'eval.batch_size', 'eval.iw_samples'):
     value = _get(config, key)
@@ -67,8 +78,8 @@ def check_data(config, dataset):
 
 # The keys that fix the shapes and meaning of a checkpoint's arrays: a workdir trained with other values is refused.
 HOW_KEYS = ('model.conv_impl',)  # Change how the same function is computed, not the checkpoint's meaning.
-MODEL_KEYS = ('model', 'train.optimizer', 'train.objective', 'train.num_samples', 'train.lr_schedule', 'data.name',
-              'data.classes', 'data.preprocessing')
+MODEL_KEYS = ('model', 'train.optimizer', 'train.grad_norm', 'train.objective', 'train.num_samples',
+              'train.lr_schedule', 'data.name', 'data.classes', 'data.preprocessing')
 
 
 def check_same_model(saved, config, path):

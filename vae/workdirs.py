@@ -24,6 +24,12 @@ class Place:
   paths: dict
   ckpts: object = None
   diverged: str = None  # Why the member stopped (its loss turned non-finite), from diverged.json.
+  best: object = None  # With early stopping: the Checkpoints of its best validation epoch (checkpoints-best/).
+
+  def close(self):
+    for ckpts in (self.ckpts, self.best):
+      if ckpts is not None:
+        ckpts.close()
 
 
 def members_of(workdir):
@@ -47,6 +53,8 @@ def open_all(run, workdir, sweep):
   try:
     for place in places:
       place.ckpts = checkpoints.Checkpoints(place.workdir, place.config.train.keep_checkpoints)
+      if place.config.train.early_stopping_patience:
+        place.best = checkpoints.Checkpoints(place.workdir, 1, name='checkpoints-best')
       if place.ckpts.latest_epoch() is not None or place.diverged:
         if os.path.exists(place.paths['config']):
           saved = records.read_json(place.paths['config'])
@@ -57,8 +65,7 @@ def open_all(run, workdir, sweep):
           place.ckpts.check_compatible(like)
   except VaeError:
     for place in places:
-      if place.ckpts is not None:
-        place.ckpts.close()
+      place.close()
     raise
   return places
 
