@@ -10,7 +10,7 @@ import pytest
 
 from conftest import read_json, read_jsonl, run_cli
 from vae import iwae, models, steps
-from test_train import _config
+from test_training import _config
 
 
 def test_schedule_passes_and_rates():

@@ -59,13 +59,6 @@ def one_process(tmp_path_factory):
   return workdir
 
 
-def test_two_processes_train_as_one(one_process, tmp_path):
-  """1 device each: one member whose batches are split over both processes (gradients all-reduced by gloo)."""
-  _finish(_start(tmp_path, 1))
-  _assert_same_results(str(tmp_path), one_process)
-  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['1', '2', '3']
-
-
 def test_sweep_spread_over_two_processes(one_process, tmp_path):
   """2 devices each, 2 members: mesh members:2,data:2, member i on process i's devices, in its own folder."""
   logs = _finish(_start(tmp_path, 2, '--sweep=seed=0,1'))
@@ -98,5 +91,8 @@ def test_killed_process_ends_the_job_and_the_rerun_resumes(one_process, tmp_path
   # Nothing past the last complete checkpoint (none, if the kill broke epoch 1's save).
   assert [r['epoch'] for r in read_jsonl(metrics)] in ([], [1], [1, 2])
 
-  _finish(_start(workdir, 1))  # The same command again: resumes from the last checkpoint.
+  # The same command again resumes from the last checkpoint, and ends as one process with 2 devices does: the two
+  # processes split each batch (1 device each), their gradients all-reduced by gloo.
+  _finish(_start(workdir, 1))
   _assert_same_results(workdir, one_process)
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['1', '2', '3']

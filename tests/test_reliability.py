@@ -279,7 +279,6 @@ BAD_VALUES = [
     (('--config.data.classes=(1, 11)',), 'data.classes=(1, 11): fashion_mnist has classes 0..9'),
     (('--config.train.num_epochs=two',), "flag --config.train.num_epochs=two: invalid literal for int()"),
     (('--config.train.num_epoch=2',), "--config.train.num_epoch: no such config key (did you mean 'num_epochs'?)"),
-    (('--config.trian.num_epochs=2',), "--config.trian.num_epochs: no such config key (did you mean 'train'?)"),
 ]
 
 

@@ -1,7 +1,6 @@
 """Early stopping (vae/stopping.py) against the VampPrior code's loop, and through the real loop: sweep members stop
 on their own, the best validation epoch is what is reported and loaded, and a resumed run stops where an
 uninterrupted one does. Also the KL warm-up and the per-tensor gradient normalisation (vae/steps.py)."""
-import json
 import os
 import shutil
 
@@ -103,3 +102,14 @@ def test_resumed_run_stops_where_an_uninterrupted_one_does(uninterrupted, tmp_pa
     assert strip(read_jsonl(os.path.join(got, 'metrics.jsonl'))) == strip(read_jsonl(os.path.join(want,
                                                                                                   'metrics.jsonl')))
     assert read_json(os.path.join(got, 'results.json')) == read_json(os.path.join(want, 'results.json'))
+
+
+def test_eval_mode_evaluates_the_best_epoch(uninterrupted, tmp_path):
+  from vae import launch, sweeps, training  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / 'copy')
+  shutil.copytree(uninterrupted[0], workdir)
+  config = launch.configure(os.path.join(ROOT, 'configs', 'fashion_dense.py'), TINY)
+  results = training.evaluate(config, workdir, sweeps.member_configs(config, SWEEP))
+  for i, result in enumerate(results):
+    values = [r[stopping.METRIC] for r in read_jsonl(os.path.join(workdir, 'members', str(i), 'metrics.jsonl'))]
+    assert result['epoch'] == int(np.argmin(values)) + 1 < len(values)

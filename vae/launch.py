@@ -18,8 +18,18 @@ def train(config, workdir, overrides=None, sweep=(), mesh=None, **keywords):
   keywords set keys too, a double underscore for each dot (train__num_epochs=2). `sweep`: run.py's --sweep
   strings ('seed=0,1,2'); `mesh`: run.py's --mesh.
   """
+  config = configure(config, {**(overrides or {}), **{k.replace('__', '.'): v for k, v in keywords.items()}})
+  members = sweeps.member_configs(config, list(sweep)) if sweep else None
+  training.train_and_evaluate(config, workdir, members, mesh)
+  if members is None:
+    return api.load(workdir)
+  return [api.load(os.path.join(training.workdirs.members_of(workdir), str(i))) for i in range(len(members))]
+
+
+def configure(config, overrides):
+  """A copy of `config` (a ConfigDict, or a config file 'configs/x.py[:variant]') with {dotted key: value} set."""
   config = load_config(config) if isinstance(config, str) else config.copy_and_resolve_references()
-  for key, value in {**(overrides or {}), **{k.replace('__', '.'): v for k, v in keywords.items()}}.items():
+  for key, value in overrides.items():
     *parents, last = key.split('.')
     node = config
     try:
@@ -32,11 +42,7 @@ def train(config, workdir, overrides=None, sweep=(), mesh=None, **keywords):
       raise VaeError(f'{key}: no such config key') from None
     except TypeError as e:
       raise VaeError(f'{key}={value!r}: {e}') from None
-  members = sweeps.member_configs(config, list(sweep)) if sweep else None
-  training.train_and_evaluate(config, workdir, members, mesh)
-  if members is None:
-    return api.load(workdir)
-  return [api.load(os.path.join(training.workdirs.members_of(workdir), str(i))) for i in range(len(members))]
+  return config
 
 
 def load_config(spec):

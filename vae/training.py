@@ -101,25 +101,32 @@ def _train(run, places, workdir, sweep):
       _log_epoch(list(epoch_records.values()), epoch, num_epochs, seconds, (num_epochs - epoch) * np.mean(epoch_times))
       bar.update()
     bar.close()
+    states = run.member_states(state)
+    if epoch_records is None:  # Nothing left to train: report the last checkpoint, keeping finished evaluations.
+      logging.info('workdir already holds epoch %d of %d; evaluating it', start, num_epochs)
+    test = run.test_metrics(state) if epoch_records is None else {}
+    latest = {i: (last, states[i], select(test, i) if epoch_records is None else epoch_records.get(i, {}))
+              for i, _ in workdirs.live(places)}
+    final = _final(run, places, trackers, latest)
   finally:
     for place in places:
       place.close()
     for writer in writers:
       writer.close()
-  states = run.member_states(state)
-  if epoch_records is None:  # Nothing left to train: report the last checkpoint, keeping finished evaluations.
-    logging.info('workdir already holds epoch %d of %d; evaluating it', start, num_epochs)
-  test = run.test_metrics(state) if epoch_records is None else {}
-  final = {}  # i: (epoch, state, test metrics) of what each member reports.
-  for i, place in workdirs.live(places):
-    if trackers[i].enabled:  # The best validation epoch, from its checkpoint and its record.
-      e = trackers[i].best_epoch
-      record = next(r for r in records.read_jsonl(place.paths['metrics']) if r['epoch'] == e)
-      final[i] = (e, place.best.restore(e, run.initial_states[0]), record)
-    else:
-      final[i] = (last, states[i], select(test, i) if epoch_records is None else epoch_records[i])
-    final[i] = final[i][:2] + ({k: v for k, v in final[i][2].items() if k.startswith('test/')},)
   return _report(run, places, workdir, final, sweep, keep_finished=epoch_records is None)
+
+
+def _final(run, places, trackers, latest):
+  """{i: (epoch, host state, test metrics)} of what each live member reports: `latest[i]`, or with early stopping
+  its best validation epoch, from checkpoints-best/ and that epoch's record."""
+  final = {}
+  for i, (epoch, state, metrics) in latest.items():
+    if trackers[i].enabled:
+      epoch = trackers[i].best_epoch
+      metrics = next(r for r in records.read_jsonl(places[i].paths['metrics']) if r['epoch'] == epoch)
+      state = places[i].best.restore(epoch, run.initial_states[0])
+    final[i] = (epoch, state, {k: v for k, v in metrics.items() if k.startswith('test/')})
+  return final
 
 
 def evaluate(config, workdir, members=None, mesh=None):
@@ -131,12 +138,12 @@ def evaluate(config, workdir, members=None, mesh=None):
       state, epoch = workdirs.restore(run, places)
       if epoch == 0:
         raise VaeError(f'{places[0].ckpts.directory}: no checkpoint to evaluate (train first with --mode=train)')
+      test, states = run.test_metrics(state), run.member_states(state)
+      trackers = [_tracker(place, epoch) for place in places]
+      final = _final(run, places, trackers, {i: (epoch, states[i], select(test, i)) for i, _ in workdirs.live(places)})
     finally:
       for place in places:
         place.close()
-    test, states = run.test_metrics(state), run.member_states(state)
-    final = {i: (epoch, states[i], {k: v for k, v in select(test, i).items() if k.startswith('test/')})
-             for i, _ in workdirs.live(places)}
     return _report(run, places, workdir, final, sweep=members is not None)
 
 
