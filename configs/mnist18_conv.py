@@ -57,6 +57,7 @@ def get_config(variant='mnist18'):
   config.train.beta_schedule = 'constant'  # constant | linear: beta x min(1, epoch / warmup_epochs).
   config.train.warmup_epochs = 0
   config.train.grad_norm = 'none'  # none | per_tensor: each gradient tensor / (its L2 norm + 1e-7) first.
+  config.train.kl_estimator = 'analytic'  # analytic | sample: log q(z|x) - log p(z) at the decoded z.
   config.train.early_stopping_patience = 0  # 0: off; else stop after more epochs than this without a better
   # validation -ELBO (needs data.validation_size) and report the best validation epoch.
   config.train.checkpoint_every_epochs = 1

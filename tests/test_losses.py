@@ -276,3 +276,22 @@ def test_leading_axes_broadcast():
   kl = losses.kl_standard_normal(jnp.asarray(z, jnp.float32), jnp.asarray(np.broadcast_to(logvar, z.shape)))
   assert kl.shape == (s, b)
   np.testing.assert_allclose(np.asarray(kl), 0.5 * np.sum(np.exp(logvar) + z**2 - 1 - logvar, -1), rtol=1e-5)
+
+
+def test_one_sample_kl_is_unbiased_for_the_closed_form():
+  """steps.loss_fn's 'sample' KL, log q(z|x) - log p(z) at the decoded z, averages to the closed-form KL."""
+  import functools  # pylint: disable=g-import-not-at-top
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from vae import models, steps  # pylint: disable=g-import-not-at-top
+  model_config = ml_collections.ConfigDict({'name': 'dense', 'encoder_widths': (16,), 'decoder_widths': (16,),
+                                            'activation': 'relu', 'latent_dim': 3, 'likelihood': 'bernoulli',
+                                            'sigma': 1.0})
+  graphdef, params = models.init(model_config, jax.random.key(0))
+  x = jax.random.uniform(jax.random.key(1), (2, 784))
+  kl = lambda estimator, key: steps.loss_fn(params, graphdef, x, key, model_config, 1.0,
+                                            kl_estimator=estimator)[1]['kl']
+  keys = jax.random.split(jax.random.key(2), 4000)
+  samples = np.asarray(jax.jit(jax.vmap(functools.partial(kl, 'sample')))(keys))
+  analytic = float(kl('analytic', keys[0]))
+  assert np.std(samples) > 0.01  # A real estimate, not the closed form again.
+  assert np.mean(samples) == pytest.approx(analytic, abs=4 * np.std(samples) / np.sqrt(len(samples)))

@@ -336,3 +336,23 @@ def test_conv_impls_share_parameters_and_functions(monkeypatch):
          for impl in ('xla', 'patch')}
   jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
                          got['xla'], got['patch'])
+
+
+def test_gated_model_is_the_vampprior_architecture():
+  """GatedDense is h(x) * sigmoid(g(x)) (numpy); He-normal weights; the log-variance and probability bounds."""
+  config = load_config('vampprior:fashion')
+  model = models.make(config.model, jax.random.key(0))
+  layer = model.encoder.layers[0]
+  x = np.asarray(jax.random.uniform(jax.random.key(1), (3, D)))
+  h = x @ np.asarray(layer.h.kernel[...]) + np.asarray(layer.h.bias[...])
+  g = x @ np.asarray(layer.g.kernel[...]) + np.asarray(layer.g.bias[...])
+  np.testing.assert_allclose(layer(jnp.asarray(x)), h / (1 + np.exp(-g)), rtol=1e-4, atol=1e-5)
+  kernel = np.asarray(layer.h.kernel[...])
+  assert kernel.shape == (D, 300) and np.std(kernel) == pytest.approx(math.sqrt(2 / D), rel=0.02)
+  # Scaled-up weights push every pre-activation far out: the bounds must hold.
+  big = jax.tree.map(lambda p: p * 50, nnx.state(model, nnx.Param))
+  nnx.update(model, big)
+  _, logvar = model.encode(jnp.asarray(x))
+  assert float(logvar.min()) >= -6 and float(logvar.max()) <= 2 and float(logvar.max() - logvar.min()) > 1
+  probs = jax.nn.sigmoid(model.decode(jnp.full((3, 40), 10.0)))
+  assert float(probs.min()) >= 1e-5 * 0.999 and float(probs.max()) <= 1 - 1e-5 * 0.999

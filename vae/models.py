@@ -5,6 +5,7 @@ inside pure, jit-able functions. Images enter flat, (N, 784); decoders return fl
 """
 import importlib
 import importlib.util
+import math
 import os
 
 import jax
@@ -223,8 +224,60 @@ def _conv(model_config, *, rngs):
              ConvDecoder(model_config.latent_dim, activation, impl=impl, rngs=rngs))
 
 
+HE = nnx.initializers.variance_scaling(2.0, 'fan_in', 'normal')  # std sqrt(2 / fan_in), as the VampPrior code.
+LOGVAR_BOUNDS = (-6.0, 2.0)  # The VampPrior code's Hardtanh on the encoder's log-variance.
+PROBABILITY_BOUNDS = (1e-5, 1 - 1e-5)  # ... and its clamp of the decoder's Bernoulli probabilities.
+
+
+class GatedDense(nnx.Module):
+  """h(x) * sigmoid(g(x)), two linear maps of x (Dauphin et al., 2017), He-normal weights, zero biases."""
+
+  def __init__(self, a, b, *, rngs):
+    self.h = nnx.Linear(a, b, kernel_init=HE, rngs=rngs)
+    self.g = nnx.Linear(a, b, kernel_init=HE, rngs=rngs)
+
+  def __call__(self, x):
+    return self.h(x) * jax.nn.sigmoid(self.g(x))
+
+
+class GatedEncoder(nnx.Module):
+  """x -> gated layers -> (mean, logvar), logvar bounded to LOGVAR_BOUNDS."""
+
+  def __init__(self, widths, latent_dim, *, rngs):
+    sizes = (IMAGE_SIZE,) + tuple(widths)
+    self.layers = nnx.List([GatedDense(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+    self.mean = nnx.Linear(sizes[-1], latent_dim, kernel_init=HE, rngs=rngs)
+    self.logvar = nnx.Linear(sizes[-1], latent_dim, kernel_init=HE, rngs=rngs)
+
+  def __call__(self, x):
+    for layer in self.layers:
+      x = layer(x)
+    return self.mean(x), jnp.clip(self.logvar(x), *LOGVAR_BOUNDS)
+
+
+class GatedDecoder(nnx.Module):
+  """z -> gated layers -> 784 logits, clipped so that the probabilities stay in PROBABILITY_BOUNDS."""
+
+  def __init__(self, widths, latent_dim, *, rngs):
+    sizes = (latent_dim,) + tuple(widths)
+    self.layers = nnx.List([GatedDense(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+    self.out = nnx.Linear(sizes[-1], IMAGE_SIZE, kernel_init=HE, rngs=rngs)
+
+  def __call__(self, z):
+    for layer in self.layers:
+      z = layer(z)
+    bound = math.log(PROBABILITY_BOUNDS[1] / PROBABILITY_BOUNDS[0])  # logit(1 - 1e-5) = -logit(1e-5)
+    return jnp.clip(self.out(z), -bound, bound)
+
+
+def _gated(model_config, *, rngs):
+  """The VampPrior code's VAE (Tomczak & Welling, 2018): gated dense layers, He init, bounded log-variance."""
+  return VAE(GatedEncoder(model_config.encoder_widths, model_config.latent_dim, rngs=rngs),
+             GatedDecoder(model_config.decoder_widths, model_config.latent_dim, rngs=rngs))
+
+
 # The built-in models: `model.name` -> a factory (model_config, *, rngs) -> module with encode, decode, __call__.
-FACTORIES = {'dense': _dense, 'conv': _conv}
+FACTORIES = {'dense': _dense, 'conv': _conv, 'gated': _gated}
 _LOADED = {}  # Absolute file path -> its module: one class object per file, however often a config names it.
 
 

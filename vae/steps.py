@@ -21,6 +21,7 @@ HPARAMS = ('beta', 'learning_rate')  # The float hyper-parameters a step takes a
 SCHEDULES = ('constant', 'burda')
 BETA_SCHEDULES = ('constant', 'linear')
 GRAD_NORMS = ('none', 'per_tensor')
+KL_ESTIMATORS = ('analytic', 'sample')
 OBJECTIVES = ('elbo', 'iwae')
 
 
@@ -71,16 +72,21 @@ def init_state(params, optimizer):
   return {'step': jnp.zeros((), jnp.int32), 'params': params, 'opt_state': optimizer.init(params)}
 
 
-def loss_fn(params, graphdef, x, key, model_config, beta, objective='elbo', num_samples=1):
+def loss_fn(params, graphdef, x, key, model_config, beta, objective='elbo', num_samples=1, kl_estimator='analytic'):
   """(loss, metrics) of one batch.
 
-  'elbo': the beta-weighted -ELBO, one reparameterised sample per image, KL in closed form. 'iwae': minus the
+  'elbo': the beta-weighted -ELBO, one reparameterised sample per image, the KL in closed form ('analytic') or as
+  log q(z|x) - log p(z) at that same sample ('sample', as the VampPrior code trains). 'iwae': minus the
   importance-weighted bound L_k = E[log (1/k) sum_i p(x, z_i) / q(z_i | x)] with k = `num_samples`; recon and kl
   are then those of the first sample, so that neg_elbo stays comparable.
   """
   if objective == 'elbo':
     logits, mean, logvar = models.apply(graphdef, params, '__call__', x, key)
     recon, kl = losses.neg_elbo_terms(logits, x, mean, logvar, model_config.likelihood, model_config.sigma)
+    if kl_estimator == 'sample':  # The z that __call__ decoded: the same key, the same reparameterisation.
+      z = models.reparameterize(key, mean, logvar)
+      kl = losses.diag_gaussian_log_prob(z, mean, logvar) - losses.diag_gaussian_log_prob(
+          z, jnp.zeros_like(z), jnp.zeros_like(z))
     metrics = losses.batch_metrics(recon, kl, beta)
     return metrics['loss'], metrics
   mean, logvar = models.apply(graphdef, params, 'encode', x)
@@ -95,11 +101,12 @@ def loss_fn(params, graphdef, x, key, model_config, beta, objective='elbo', num_
   return metrics['loss'], metrics
 
 
-def train_step(state, x, key, hparams, *, graphdef, optimizer, model_config, objective='elbo', num_samples=1):
+def train_step(state, x, key, hparams, *, graphdef, optimizer, model_config, objective='elbo', num_samples=1,
+               kl_estimator='analytic'):
   """One optimizer update on batch `x`; returns the new state and the batch's metrics."""
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
   (_, metrics), grads = grad_fn(state['params'], graphdef, x, key, model_config, hparams['beta'], objective,
-                                num_samples)
+                                num_samples, kl_estimator)
   direction, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
   params = jax.tree.map(lambda p, d: p - hparams['learning_rate'] * d, state['params'], direction)
   metrics['grad_norm'] = optax.tree.norm(grads)
@@ -119,7 +126,8 @@ def train_epoch(state, images, epoch, keys, hparams, *, graphdef, optimizer, con
   order = order[:num_steps * batch_size].reshape(num_steps, batch_size)
   step_fn = functools.partial(train_step, hparams=hparams, graphdef=graphdef, optimizer=optimizer,
                               model_config=config.model, objective=config.train.get('objective', 'elbo'),
-                              num_samples=config.train.get('num_samples', 1))
+                              num_samples=config.train.get('num_samples', 1),
+                              kl_estimator=config.train.get('kl_estimator', 'analytic'))
 
   def body(state, batch_indices):
     step = state['step']

@@ -21,6 +21,7 @@ def check_config(config, data_devices):
   _one_of(config, 'train.objective', steps.OBJECTIVES)
   _one_of(config, 'train.beta_schedule', steps.BETA_SCHEDULES)
   _one_of(config, 'train.grad_norm', steps.GRAD_NORMS)
+  _one_of(config, 'train.kl_estimator', steps.KL_ESTIMATORS)
   for key in ('train.warmup_epochs', 'train.early_stopping_patience'):
     value = _get(config, key)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -60,7 +61,7 @@ def check_config(config, data_devices):
     if _get(config, key) % data_devices:
       raise VaeError(f"{key}={_get(config, key)}: must be divisible by the mesh's data axis ({data_devices} devices; "
                      f"--mesh=members:M,data:D sets it)")
-  if config.model.name == 'dense':
+  if config.model.name in ('dense', 'gated'):
     for key in ('model.encoder_widths', 'model.decoder_widths'):
       widths = _get(config, key)
       if not all(isinstance(w, int) and w > 0 for w in widths):
