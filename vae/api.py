@@ -118,10 +118,12 @@ def load(workdir, epoch=None):
     raise VaeError(f'{config_path}: cannot read the run\'s config ({e})') from None
   if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
     raise VaeError(f'{workdir}: no checkpoints folder (train first with run.py)')
-  graphdef, params = models.init(config.model, jax.random.key(0))
-  like = steps.init_state(params, steps.make_optimizer(config.train))
   best = os.path.join(workdir, 'checkpoints-best')
   name = 'checkpoints-best' if epoch is None and os.path.isdir(best) and os.listdir(best) else 'checkpoints'
+  graphdef, params = models.init(config.model, jax.random.key(0))
+  like = steps.init_state(params, steps.make_optimizer(config.train))
+  if name == 'checkpoints-best':  # Early stopping's best epoch: step and parameters only (vae/workdirs.py).
+    like = {'step': like['step'], 'params': like['params']}
   ckpts = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints, read_only=True, name=name)
   try:
     if epoch is None:

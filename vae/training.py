@@ -93,7 +93,7 @@ def _train(run, places, workdir, sweep):
       if best:  # Early stopping's best validation epoch, kept beside the regular checkpoints.
         states = run.member_states(state)
         for i in best:
-          places[i].best.save(epoch, states[i])
+          places[i].best.save(epoch, workdirs.best_part(states[i]))
       if epoch % config.train.checkpoint_every_epochs == 0 or epoch == num_epochs or any(
           t.stopped for t in trackers):  # A stop ends the run where the checkpoints are: a rerun resumes there.
         _save(run, places, state, epoch)
@@ -124,7 +124,7 @@ def _final(run, places, trackers, latest):
     if trackers[i].enabled:
       epoch = trackers[i].best_epoch
       metrics = next(r for r in records.read_jsonl(places[i].paths['metrics']) if r['epoch'] == epoch)
-      state = places[i].best.restore(epoch, run.initial_states[0])
+      state = places[i].best.restore(epoch, workdirs.best_part(run.initial_states[0]))
     final[i] = (epoch, state, {k: v for k, v in metrics.items() if k.startswith('test/')})
   return final
 
