@@ -11,7 +11,7 @@ from vae import data, figures
 from conftest import read_json
 
 FIGURES = ('reconstructions', 'originals_vs_reconstructions', 'samples', 'traversal', 'manifold', 'latent_scatter',
-           'learning_curves', 'interpolation')
+           'learning_curves', 'interpolation', 'offsets')
 
 
 def test_results_hold_every_metric(trained):
@@ -60,3 +60,17 @@ def test_iw_bound_rises_with_samples(trained):
   assert single == pytest.approx(-(recon + kl), abs=1.5)  # 1000 draws of each: the MC error is well under this.
   bounds = [np.mean([model.log_likelihood(x, k, seed=s).mean() for s in range(3)]) for k in (1, 10, 100)]
   assert bounds[0] < bounds[1] < bounds[2]
+
+
+def test_offsets_figure_decodes_the_shifted_code(trained, tmp_path):
+  """figures/offsets.png is the first test image's posterior mean + each offset, decoded: redrawn here."""
+  from vae import evaluation  # pylint: disable=g-import-not-at-top
+  model = vae.load(trained)
+  x = data.load('fashion_mnist').test_images[:1]
+  mean = model.transform(x)[0]
+  np.testing.assert_allclose(evaluation.OFFSETS, np.arange(-0.5, 2.751, 0.25))
+  decoded = np.stack([model.decode((mean + v)[None])[0] for v in evaluation.OFFSETS])
+  path = str(tmp_path / 'offsets.png')
+  figures.offsets(decoded, evaluation.OFFSETS, path)
+  np.testing.assert_array_equal(matplotlib.image.imread(path),
+                                matplotlib.image.imread(os.path.join(trained, 'figures', 'offsets.png')))

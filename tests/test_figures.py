@@ -69,6 +69,7 @@ def test_every_figure_writes_a_png_of_its_documented_size(tmp_path):
       'traversal': (lambda p: figures.traversal(images[:35].reshape(5, 7, D), np.linspace(-3, 3, 7), [0, 3, 5, 9, 12],
                                                 p), (566, 370)),
       'interpolation': (lambda p: figures.interpolation(images[:40].reshape(4, 10, D), p), (602, 312)),
+      'offsets': (lambda p: figures.offsets(images[:14], np.linspace(-0.5, 2.75, 14), p), (834, 138)),
       'manifold': (lambda p: figures.manifold(images[:400].reshape(20, 20, D), np.linspace(-1.6, 1.6, 20), (0, 1),
                                               p), (768, 768)),
       'latent_scatter': (lambda p: figures.latent_scatter(rng.normal(size=(400, 2)), labels, NAMES, p), (1024, 768)),

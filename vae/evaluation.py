@@ -15,6 +15,9 @@ from vae import figures, latent_metrics, records
 TRAVERSAL_VALUES = np.linspace(-3.0, 3.0, 11)  # In prior standard deviations.
 MAX_TRAVERSAL_DIMS = 10
 INTERPOLATION_STEPS = 10
+# The PyTorch Fashion-MNIST write-up's (004) new clothes: the first test image's code plus each offset on every
+# dimension, -0.5 to 2.75 in steps of 0.25.
+OFFSETS = np.linspace(-0.5, 2.75, 14)
 LOCATION_KEYS = ('source', 'dir')  # Of config.data: where the images were read from, not which (test_sources.py).
 
 
@@ -61,7 +64,7 @@ def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, fol
   """Writes every figure; returns {name: path}."""
   paths = {name: os.path.join(folder, f'{name}.png') for name in (
       'reconstructions', 'originals_vs_reconstructions', 'samples', 'traversal', 'manifold', 'latent_scatter',
-      'learning_curves', 'interpolation')}
+      'learning_curves', 'interpolation', 'offsets')}
   originals = test_images[:2000].astype(np.float32) / 255.0
   recons = model.reconstruct(test_images[:2000]).reshape(-1, 784)
   labels = dataset.test_labels[:2000]
@@ -93,6 +96,8 @@ def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, fol
                            xlabel='PC 1 of the latent means', ylabel='PC 2',
                            title=f'Test latent means ({latent_dim}-D, PCA to 2-D)')
   figures.learning_curves(history, paths['learning_curves'])
+
+  figures.offsets(model.decode(mean[:1] + OFFSETS[:, None]), OFFSETS, paths['offsets'])
 
   ends = _interpolation_pairs(dataset.test_labels)
   t = np.linspace(0.0, 1.0, INTERPOLATION_STEPS)[None, :, None]

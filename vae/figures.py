@@ -119,6 +119,13 @@ def interpolation(images, path, title='Interpolations between test images'):
               col_labels=[f'{t:.2g}' for t in np.linspace(0, 1, num_steps)])
 
 
+def offsets(images, values, path, title='One test image\'s code shifted by the same offset on every dimension'):
+  """Images (S, 784): one row, column s decoded at z + values[s] (every dimension), labelled with the offset."""
+  images = np.asarray(images)
+  _image_grid(images.reshape(-1, SIDE * SIDE), 1, len(images), path, title,
+              col_labels=[f'{v:+.2f}' for v in values])
+
+
 def manifold(images, grid_values, dims, path, title='Learned 2-D manifold'):
   """Images (n, n, 784), images[i, j] decoded at z[dims[0]] = grid_values[j], z[dims[1]] = grid_values[i].
 

@@ -58,8 +58,7 @@ def _train(run, places, workdir, sweep):
     epoch_records, epoch_times, last = None, [], start
     bar = progress.Progress(num_epochs - start, 'epochs', log_every_seconds=float('inf'))  # A bar on terminals.
     for epoch in range(start + 1, num_epochs + 1):
-      training = [not place.diverged and not tracker.stopped for place, tracker in zip(places, trackers)]
-      if not any(training):
+      if all(place.diverged or tracker.stopped for place, tracker in zip(places, trackers)):
         logging.info('every member has stopped early; evaluating the best validation epochs')
         break
       t0 = time.perf_counter()
@@ -98,7 +97,9 @@ def _train(run, places, workdir, sweep):
           t.stopped for t in trackers):  # A stop ends the run where the checkpoints are: a rerun resumes there.
         _save(run, places, state, epoch)
       epoch_times.append(time.perf_counter() - t0)
-      _log_epoch(list(epoch_records.values()), epoch, num_epochs, seconds, (num_epochs - epoch) * np.mean(epoch_times))
+      if epoch_records:  # Empty when the last member still training diverged beside members stopped early.
+        _log_epoch(list(epoch_records.values()), epoch, num_epochs, seconds,
+                   (num_epochs - epoch) * np.mean(epoch_times))
       bar.update()
     bar.close()
     states = run.member_states(state)
