@@ -59,10 +59,9 @@ class Run:
 
     lanes = configs + [configs[-1]] * (self.layout.lanes - len(configs))  # Padding lanes repeat the last member.
     keys = [member_keys(member.seed) for member in configs]
-    self.graphdef, _ = models.init(config.model, keys[0]['init'])
-    self.optimizer = steps.make_optimizer(config.train)
-    self.initial_states = [jax.device_get(steps.init_state(models.init(config.model, k['init'])[1], self.optimizer))
-                           for k in keys]
+    inits = [models.init(config.model, k['init']) for k in keys]
+    self.graphdef, self.optimizer = inits[0][0], steps.make_optimizer(config.train)
+    self.initial_states = [jax.device_get(steps.init_state(params, self.optimizer)) for _, params in inits]
     key_data = [{name: np.asarray(jax.random.key_data(k[name])) for name in KEY_NAMES} for k in keys]
     pad = lambda xs: xs + [xs[-1]] * (len(lanes) - len(xs))
     self.keys = layout.put(stack(pad(key_data)), by_member)
