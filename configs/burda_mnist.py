@@ -45,6 +45,8 @@ def get_config(variant='vae'):
   config.model.likelihood = 'bernoulli'
   config.model.sigma = 1.0
   config.model.conv_impl = 'auto'  # auto | xla | patch, conv models only; auto: patch on CPU, XLA's conv elsewhere.
+  config.model.prior = 'standard'  # standard: N(0, I) | vamp: the VampPrior, a mixture of the posteriors of
+  config.model.num_pseudo_inputs = 500  # ... this many learnt pseudo-inputs (vamp only; needs kl_estimator sample).
 
   config.train = ml_collections.ConfigDict()
   config.train.num_epochs = 3280 if not quick else 4  # Passes over the training set.

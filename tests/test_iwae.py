@@ -102,3 +102,34 @@ def test_chunk_floats_follow_the_device_memory():
   for silent in (None, {}, {'bytes_in_use': gib}):  # The CPU reports None; no limit, no share of it.
     assert iwae.chunk_floats(FakeDevice(silent)) == iwae.CHUNK_FLOATS == 2 ** 25
   assert iwae.chunk_floats(jax.devices('cpu')[0]) == iwae.CHUNK_FLOATS  # The real CPU: chunks as before.
+
+
+def test_model_log_likelihood_follows_the_vampprior():
+  """A 2-D latent model under a 3-component VampPrior: the IW estimate is log p(x) by quadrature on a grid of z
+  (numpy, scipy), with p(z) the mixture; under N(0, I) the same integral differs, so the prior is the one used."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from scipy import special  # pylint: disable=g-import-not-at-top
+  from vae import models  # pylint: disable=g-import-not-at-top
+  config = ml_collections.ConfigDict({
+      'name': 'dense', 'encoder_widths': (16,), 'decoder_widths': (16,), 'activation': 'tanh', 'latent_dim': 2,
+      'likelihood': 'gaussian', 'sigma': 2.0, 'prior': 'vamp', 'num_pseudo_inputs': 3})
+  graphdef, params = models.init(config, jax.random.key(0))
+  params['pseudo_inputs'] = jax.random.uniform(jax.random.key(5), (3, 784))
+  x = jax.random.uniform(jax.random.key(1), (3, 784))
+  estimate = jax.jit(iwae.model_log_likelihood, static_argnums=(0, 4, 5, 6))(
+      graphdef, params, x, jax.random.key(2), 20000, 'gaussian', 2.0)
+  grid = np.linspace(-6, 6, 241)
+  z = np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)
+  pixel_means = np.asarray(jax.nn.sigmoid(models.apply(graphdef, params, 'decode', jnp.asarray(z, jnp.float32))),
+                           np.float64)
+  xs = np.asarray(x, np.float64)  # log N(x; pixel means, 2^2 I), the squares expanded into one matmul.
+  squares = np.sum(xs ** 2, -1)[:, None] - 2 * xs @ pixel_means.T + np.sum(pixel_means ** 2, -1)[None]
+  log_lik = -squares / (2 * 2.0 ** 2) - 784 * np.log(2.0 * np.sqrt(2 * np.pi))
+  means, logvars = (np.asarray(a, np.float64) for a in models.apply(graphdef, params, 'prior'))
+  log_prior = special.logsumexp([stats.norm.logpdf(z, m, np.exp(0.5 * lv)).sum(-1)
+                                 for m, lv in zip(means, logvars)], axis=0) - np.log(3)
+  cell = 2 * np.log(grid[1] - grid[0])
+  exact = special.logsumexp(log_lik + log_prior, axis=1) + cell
+  np.testing.assert_allclose(np.asarray(estimate), exact, atol=0.03)
+  under_standard = special.logsumexp(log_lik + stats.norm.logpdf(z).sum(-1), axis=1) + cell
+  assert np.min(np.abs(under_standard - exact)) > 0.1

@@ -82,6 +82,74 @@ def test_kl_matches_monte_carlo_estimate():
   assert abs(got - mc) < 5 * stderr, (got, mc, stderr)
 
 
+# Priors: mixtures of diagonal Gaussians (the standard normal is one component, the VampPrior K).
+
+
+def _mixture_logpdf(z, means, logvars):
+  """log (1/K) sum_k N(z; means[k], diag(exp(logvars[k]))) by scipy, in float64."""
+  per_component = np.stack([stats.norm.logpdf(z, m, np.exp(0.5 * lv)).sum(-1) for m, lv in zip(means, logvars)])
+  return special.logsumexp(per_component, axis=0) - math.log(len(means))
+
+
+def test_mixture_log_prob_matches_a_direct_mixture():
+  rng = _rng(20)
+  means, logvars = rng.normal(size=(7, 5)), rng.uniform(-6, 2, size=(7, 5))  # The encoder's bounds.
+  z = rng.normal(scale=2.0, size=(3, 4, 5))  # Leading (sample, image) axes, as in the IW estimate.
+  got = losses.mixture_log_prob(*(jnp.asarray(a, jnp.float32) for a in (z, means, logvars)))
+  assert got.shape == (3, 4)
+  np.testing.assert_allclose(np.asarray(got), _mixture_logpdf(z, means, logvars), rtol=1e-5, atol=1e-3)
+  # Near a narrow component, where the expanded squares cancel most.
+  z = means[2] + 0.05 * rng.normal(size=(6, 5))
+  got = losses.mixture_log_prob(*(jnp.asarray(a, jnp.float32) for a in (z, means, logvars)))
+  np.testing.assert_allclose(np.asarray(got), _mixture_logpdf(z, means, logvars), rtol=1e-5, atol=1e-3)
+
+
+def test_one_component_mixture_is_its_gaussian():
+  rng = _rng(21)
+  mean, logvar = rng.normal(size=(1, 4)), rng.normal(size=(1, 4))
+  z = rng.normal(size=(10, 4))
+  want = stats.multivariate_normal(mean[0], np.diag(np.exp(logvar[0]))).logpdf(z)
+  got = losses.mixture_log_prob(*(jnp.asarray(a, jnp.float32) for a in (z, mean, logvar)))
+  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-4)
+  standard = losses.mixture_log_prob(jnp.asarray(z, jnp.float32), jnp.zeros((1, 4)), jnp.zeros((1, 4)))
+  np.testing.assert_allclose(np.asarray(standard), stats.multivariate_normal(np.zeros(4)).logpdf(z), rtol=1e-5)
+
+
+def test_gaussian_kl_matches_the_matrix_formula():
+  # KL(N(mu0, S0) || N(mu1, S1)) = 1/2 [tr(S1^-1 S0) + (mu1-mu0)^T S1^-1 (mu1-mu0) - k + log det S1 / det S0].
+  rng = _rng(22)
+  mean, logvar, prior_mean, prior_logvar = (rng.normal(size=(3, 4)) for _ in range(4))
+  want = []
+  for m0, lv0, m1, lv1 in zip(mean, logvar, prior_mean, prior_logvar):
+    s0, s1_inv = np.diag(np.exp(lv0)), np.diag(np.exp(-lv1))
+    want.append(0.5 * (np.trace(s1_inv @ s0) + (m1 - m0) @ s1_inv @ (m1 - m0) - 4 + lv1.sum() - lv0.sum()))
+  got = losses.gaussian_kl(*(jnp.asarray(a, jnp.float32) for a in (mean, logvar, prior_mean, prior_logvar)))
+  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+
+
+def test_kl_estimators_under_a_mixture_prior():
+  """'sample' is log q(z|x) - log p(z) at z (scipy); 'auto' takes it for K > 1, where 'analytic' has no form; its
+  Monte-Carlo mean is the KL E_q[log q - log p] (scipy, numpy's draws)."""
+  rng = _rng(23)
+  prior = rng.normal(size=(5, 3)), rng.uniform(-2, 1, size=(5, 3))
+  mean, logvar = rng.normal(size=(2, 3)), rng.uniform(-2, 0, size=(2, 3))
+  z = mean + np.exp(0.5 * logvar) * rng.normal(size=(20000, 2, 3))
+  as_f32 = lambda *a: [jnp.asarray(v, jnp.float32) for v in a]
+  got = losses.kl(*as_f32(z, mean, logvar), as_f32(*prior), 'sample')
+  log_q = stats.norm.logpdf(z, mean, np.exp(0.5 * logvar)).sum(-1)
+  want = log_q - _mixture_logpdf(z, *prior)
+  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=2e-3)
+  np.testing.assert_array_equal(np.asarray(losses.kl(*as_f32(z, mean, logvar), as_f32(*prior), 'auto')),
+                                np.asarray(got))
+  with pytest.raises(ValueError, match='5 Gaussians has no closed form'):
+    losses.kl(*as_f32(z, mean, logvar), as_f32(*prior), 'analytic')
+  # Under one component 'auto' is the closed form, and the sample estimate averages to it.
+  one = as_f32(prior[0][:1], prior[1][:1])
+  closed = np.asarray(losses.kl(None, *as_f32(mean, logvar), one, 'auto'))
+  samples = np.asarray(losses.kl(*as_f32(z, mean, logvar), one, 'sample'))
+  np.testing.assert_allclose(samples.mean(0), closed, atol=5 * samples.std(0).max() / np.sqrt(len(z)))
+
+
 # bernoulli_log_prob.
 
 
@@ -193,8 +261,15 @@ def test_log_likelihood_unknown_raises():
 # The -ELBO decomposition.
 
 
+def _neg_elbo_terms(decoder_out, x, mean, logvar, likelihood, sigma=1.0):
+  """recon and the closed-form kl per image, as steps.py composes them under the standard normal prior."""
+  standard = (jnp.zeros((1, mean.shape[-1])), jnp.zeros((1, mean.shape[-1])))
+  return (-losses.log_likelihood(decoder_out, x, likelihood, sigma),
+          losses.kl(None, mean, logvar, standard, 'analytic'))
+
+
 @pytest.mark.parametrize('likelihood', ['bernoulli', 'gaussian'])
-def test_neg_elbo_terms_match_scipy(likelihood):
+def test_recon_and_kl_match_scipy(likelihood):
   rng = _rng(11)
   decoder_out = rng.normal(scale=2.0, size=(3, D))
   x = rng.uniform(size=(3, D))
@@ -208,8 +283,8 @@ def test_neg_elbo_terms_match_scipy(likelihood):
     expected_recon = -stats.norm.logpdf(x, loc=p, scale=sigma).sum(-1)
   std = np.exp(0.5 * logvar)
   expected_kl = np.sum(-np.log(std) + 0.5 * (std**2 + mean**2) - 0.5, axis=-1)
-  recon, kl = losses.neg_elbo_terms(*(jnp.asarray(a, jnp.float32) for a in (decoder_out, x, mean, logvar)),
-                                    likelihood, sigma)
+  recon, kl = _neg_elbo_terms(*(jnp.asarray(a, jnp.float32) for a in (decoder_out, x, mean, logvar)),
+                              likelihood, sigma)
   assert recon.shape == kl.shape == (3,)
   np.testing.assert_allclose(np.asarray(recon), expected_recon, rtol=1e-5)
   np.testing.assert_allclose(np.asarray(kl), expected_kl, rtol=1e-5)
@@ -239,8 +314,8 @@ def test_neg_elbo_end_to_end_matches_scipy():
   recon_ref = -stats.bernoulli.logpmf(x, special.expit(decoder_out)).sum(-1)
   kl_ref = np.array([-math.log(np.prod(np.exp(0.5 * lv))) + 0.5 * np.sum(np.exp(lv) + m**2) - 1.5
                      for m, lv in zip(mean, logvar)])
-  recon, kl = losses.neg_elbo_terms(*(jnp.asarray(a, jnp.float32) for a in (decoder_out, x, mean, logvar)),
-                                    'bernoulli')
+  recon, kl = _neg_elbo_terms(*(jnp.asarray(a, jnp.float32) for a in (decoder_out, x, mean, logvar)),
+                              'bernoulli')
   metrics = losses.batch_metrics(recon, kl, 0.5)
   np.testing.assert_allclose(float(metrics['neg_elbo']), np.mean(recon_ref + kl_ref), rtol=1e-5)
   np.testing.assert_allclose(float(metrics['loss']), np.mean(recon_ref + 0.5 * kl_ref), rtol=1e-5)

@@ -8,9 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 from flax import nnx
 
-from vae import models
+from vae import conv, models
 
 CONFIGS_DIR = pathlib.Path(__file__).resolve().parent.parent / 'configs'
 CONFIG_NAMES = ('fashion_dense', 'mnist18_conv', 'mnist18_conv:fashion', 'latent2d', 'latent2d:fashion',
@@ -257,54 +258,13 @@ def test_init_and_apply_vmap_over_keys():
       np.testing.assert_allclose(np.asarray(got[i]), np.asarray(want), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize('size,k,stride,cin,cout', [(28, 3, 1, 1, 32), (28, 3, 2, 32, 64), (14, 3, 1, 64, 64),
-                                                    (28, 3, 1, 32, 1), (8, 3, 1, 6, 2), (9, 2, 1, 5, 3),
-                                                    (7, 2, 1, 3, 5), (9, 3, 2, 2, 4)])
-def test_patch_conv_is_lax_conv(size, k, stride, cin, cout):
-  key_x, key_k = jax.random.split(jax.random.key(size * k + stride))
-  x = jax.random.normal(key_x, (2, 3, size, size, cin))  # Two leading batch dims.
-  kernel = jax.random.normal(key_k, (k, k, cin, cout))
-  got = models.patch_conv(x, kernel, (stride, stride))
-  want = jax.lax.conv_general_dilated(x.reshape((6, size, size, cin)), kernel, (stride, stride), 'SAME',
-                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize('k,stride,cin,cout', [(3, 1, 32, 1), (3, 1, 1, 32), (3, 2, 4, 6)])
-def test_patch_conv_gradients_are_lax_conv_gradients(k, stride, cin, cout):
-  key_x, key_k, key_c = jax.random.split(jax.random.key(cin + cout), 3)
-  x = jax.random.normal(key_x, (3, 10, 10, cin))
-  kernel = jax.random.normal(key_k, (k, k, cin, cout))
-  cotangent = jax.random.normal(key_c, (3, 10 // stride, 10 // stride, cout))
-
-  def lax_conv(x, kernel):
-    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-
-  def grads(conv):
-    return jax.grad(lambda x, kernel: jnp.sum(conv(x, kernel) * cotangent), argnums=(0, 1))(x, kernel)
-
-  for got, want in zip(grads(lambda x, kernel: models.patch_conv(x, kernel, (stride, stride))), grads(lax_conv)):
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
-
-
-@pytest.mark.parametrize('impl', ['patch', 'xla'])
-def test_conv_module_matches_nnx_conv(impl):
-  ours = models.Conv(32, 64, strides=(2, 2), impl=impl, rngs=nnx.Rngs(params=jax.random.key(3)))
-  reference = nnx.Conv(32, 64, (3, 3), strides=(2, 2), rngs=nnx.Rngs(params=jax.random.key(3)))
-  np.testing.assert_array_equal(ours.kernel[...], reference.kernel[...])  # Same initialisation, same draws.
-  reference.bias[...] = jnp.linspace(-1, 1, 64)
-  ours.bias[...] = reference.bias[...]
-  x = jax.random.normal(jax.random.key(4), (5, 28, 28, 32))
-  np.testing.assert_allclose(ours(x), reference(x), rtol=1e-4, atol=1e-4)
-
-
 def test_conv_impls_share_parameters_and_functions(monkeypatch):
   """'xla' and 'patch' are two ways to compute one model: same parameters, outputs and gradients, so checkpoints
   move between backends; 'auto' is patch on the CPU backend, xla on the others."""
   config = load_config('mnist18_conv')
   built = {}
   monkeypatch.setattr(jax, 'default_backend', lambda: 'cpu')  # 'auto' as on a CPU-only machine, whatever this one is.
-  for impl in models.CONV_IMPLS:
+  for impl in conv.CONV_IMPLS:
     with config.unlocked():
       config.model.conv_impl = impl
     built[impl] = models.init(config.model, jax.random.key(0))
@@ -314,9 +274,9 @@ def test_conv_impls_share_parameters_and_functions(monkeypatch):
   assert {conv.impl for conv in nnx.merge(*built['xla']).encoder.convs} == {'xla'}
   for backend in ('gpu', 'tpu'):
     monkeypatch.setattr(jax, 'default_backend', lambda backend=backend: backend)
-    assert models.conv_impl('auto') == 'xla'
+    assert conv.conv_impl('auto') == 'xla'
   with pytest.raises(ValueError, match='cudnn'):
-    models.conv_impl('cudnn')
+    conv.conv_impl('cudnn')
 
   x = _images((1, 2))
   key = jax.random.key(1)
@@ -356,3 +316,79 @@ def test_gated_model_is_the_vampprior_architecture():
   assert float(logvar.min()) >= -6 and float(logvar.max()) <= 2 and float(logvar.max() - logvar.min()) > 1
   probs = jax.nn.sigmoid(model.decode(jnp.full((3, 40), 10.0)))
   assert float(probs.min()) >= 1e-5 * 0.999 and float(probs.max()) <= 1 - 1e-5 * 0.999
+
+
+# The prior: N(0, I), or the VampPrior's mixture of the posteriors of learnt pseudo-inputs.
+
+
+def _vamp_config(num_pseudo_inputs):
+  config = load_config('vampprior:mnist_vamp')
+  with config.unlocked():
+    config.model.num_pseudo_inputs = num_pseudo_inputs
+  return config
+
+
+def test_vampprior_pseudo_inputs_and_the_networks_they_leave_alone():
+  config = _vamp_config(50)
+  _, params = models.init(config.model, jax.random.key(0))
+  _, standard = models.init(load_config('vampprior:mnist').model, jax.random.key(0))
+  u = np.asarray(params.pop('pseudo_inputs'))
+  assert u.shape == (50, D)
+  assert np.mean(u) == pytest.approx(0.05, abs=1e-3) and np.std(u) == pytest.approx(0.01, rel=0.02)
+  # The networks start as under the standard prior, which has no parameters of its own.
+  jax.tree.map(np.testing.assert_array_equal, params, standard)
+
+
+def test_one_pseudo_input_prior_is_the_gaussian_of_its_posterior():
+  """K = 1 with a fixed pseudo-input u: p(z) = q(z | u), so log p(z) is that Gaussian's density (scipy) and the
+  KL is the closed form between two Gaussians (written out in numpy)."""
+  from vae import losses  # pylint: disable=g-import-not-at-top
+  config = _vamp_config(1)
+  graphdef, params = models.init(config.model, jax.random.key(0))
+  u = np.asarray(jax.random.uniform(jax.random.key(1), (1, D)))
+  params['pseudo_inputs'] = jnp.asarray(np.concatenate([u[:, :100] * 3 - 1, u[:, 100:]], 1))  # Some outside [0, 1].
+  prior_mean, prior_logvar = models.apply(graphdef, params, 'prior')
+  want_mean, want_logvar = models.apply(graphdef, params, 'encode', jnp.asarray(np.clip(params['pseudo_inputs'], 0, 1)))
+  np.testing.assert_array_equal(prior_mean, want_mean)
+  np.testing.assert_array_equal(prior_logvar, want_logvar)
+  m, lv = np.asarray(prior_mean[0], np.float64), np.asarray(prior_logvar[0], np.float64)
+  z = m + np.exp(0.5 * lv) * np.random.default_rng(2).normal(scale=1.5, size=(8, 40))
+  got = losses.mixture_log_prob(jnp.asarray(z, jnp.float32), prior_mean, prior_logvar)
+  np.testing.assert_allclose(np.asarray(got), stats.multivariate_normal(m, np.diag(np.exp(lv))).logpdf(z),
+                             rtol=1e-5, atol=1e-3)
+  x = jax.random.uniform(jax.random.key(3), (4, D))
+  mean, logvar = (np.asarray(a, np.float64) for a in models.apply(graphdef, params, 'encode', x))
+  closed = 0.5 * np.sum(lv - logvar - 1 + (np.exp(logvar) + (mean - m) ** 2) / np.exp(lv), axis=-1)
+  got = losses.kl(None, *models.apply(graphdef, params, 'encode', x), (prior_mean, prior_logvar), 'auto')
+  np.testing.assert_allclose(np.asarray(got), closed, rtol=1e-4, atol=1e-3)
+
+
+def test_sample_prior_draws_from_the_mixture():
+  """Uniform components, then their Gaussians: each coordinate's draws pass a KS test against the mixture's CDF."""
+  means = np.array([[-3.0, 0.0], [0.0, 2.0], [4.0, -1.0]])
+  logvars = np.log(np.array([[0.25, 1.0], [1.0, 0.04], [0.5, 2.0]]))
+  z = np.asarray(models.sample_prior((jnp.asarray(means, jnp.float32), jnp.asarray(logvars, jnp.float32)),
+                                     jax.random.key(0), 20000))
+  assert z.shape == (20000, 2)
+  for d in range(2):
+    cdf = lambda v, d=d: np.mean([stats.norm.cdf(v, means[k, d], np.exp(0.5 * logvars[k, d])) for k in range(3)],
+                                 axis=0)
+    assert stats.kstest(z[:, d], cdf).pvalue > 1e-3
+
+
+def test_vampprior_needs_a_vae_module():
+  config = _vamp_config(3)
+  with config.unlocked():
+    config.model.name = 'tests/test_models.py:_BareModule'
+  with pytest.raises(ValueError, match='is not a models.VAE'):
+    models.make(config.model, jax.random.key(0))
+
+
+class _Bare(nnx.Module):
+  def __init__(self, rngs):
+    self.linear = nnx.Linear(D, 2, rngs=rngs)
+
+
+def _BareModule(model_config, *, rngs):  # pylint: disable=invalid-name
+  del model_config
+  return _Bare(rngs)

@@ -91,3 +91,27 @@ def test_model_defined_outside_vae_trains_sweeps_resumes_and_loads(tmp_path):
   np.testing.assert_allclose(mean, a[:, 4:], rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(logvar, 2 * np.log(1e-6 + np.log1p(np.exp(a[:, :4]))), rtol=1e-4, atol=1e-5)
   assert not np.allclose(models[0].params['encoder']['head']['kernel'], models[1].params['encoder']['head']['kernel'])
+
+
+def test_vampprior_trains_resumes_and_loads(tmp_path):
+  """configs/vampprior.py:mnist_vamp on a tiny subset: the pseudo-inputs learn, resume works, and the loaded model's
+  prior is the posteriors of its (clipped) pseudo-inputs."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import vae  # pylint: disable=g-import-not-at-top
+  from vae import models, runs  # pylint: disable=g-import-not-at-top
+  spec, workdir = os.path.join(ROOT, 'configs/vampprior.py:mnist_vamp'), str(tmp_path)
+  overrides = dict(TINY, **{'model.num_pseudo_inputs': 5, 'train.early_stopping_patience': 0,
+                            'train.checkpoint_every_epochs': 1})
+  vae.train(spec, workdir, overrides, train__num_epochs=1)
+  model = vae.train(spec, workdir, overrides, train__num_epochs=2)
+  lines = read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
+  assert [r['epoch'] for r in lines] == [1, 2] and all(math.isfinite(r['validation/neg_elbo']) for r in lines)
+  results = read_json(os.path.join(workdir, 'results.json'))
+  assert all(math.isfinite(results[k]) for k in ('test/nll_iw', 'test/kl'))
+  u = np.asarray(model.params['pseudo_inputs'])
+  init = np.asarray(models.init(model.config.model, runs.member_keys(model.config.seed)['init'])[1]['pseudo_inputs'])
+  assert u.shape == (5, 784) and np.max(np.abs(u - init)) > 1e-3  # Trained (init: N(0.05, 0.01^2)).
+  means, logvars = model.prior()
+  want_means, want_logvars = model.encode(np.clip(u, 0, 1).astype(np.float32))
+  np.testing.assert_allclose(means, want_means, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(logvars, want_logvars, rtol=1e-5, atol=1e-6)

@@ -24,12 +24,20 @@ class Model:
     likelihood, sigma = config.model.likelihood, config.model.sigma
     self._encode = jax.jit(lambda p, x: models.apply(graphdef, p, 'encode', x))
     self._decode = jax.jit(lambda p, z: losses.pixel_mean(models.apply(graphdef, p, 'decode', z), likelihood))
+    self._prior = jax.jit(lambda p: models.apply(graphdef, p, 'prior'))
+    self._sample_prior = jax.jit(lambda p, key, n: models.sample_prior(models.apply(graphdef, p, 'prior'), key, n),
+                                 static_argnums=2)
     self._log_likelihood = jax.jit(functools.partial(
         iwae.model_log_likelihood, graphdef, likelihood=likelihood, sigma=sigma), static_argnames='num_samples')
 
   @property
   def latent_dim(self):
     return self.config.model.latent_dim
+
+  def prior(self):
+    """(means, logvars) of the prior's K components, each (K, latent_dim): p(z) = (1/K) sum_k N(means[k],
+    diag(exp(logvars[k]))); N(0, I) is one component at zero, the VampPrior the posteriors of its pseudo-inputs."""
+    return tuple(np.asarray(a) for a in self._prior(self.params))
 
   def encode(self, x):
     """(mean, logvar) of q(z|x), each (N, latent_dim)."""
@@ -48,9 +56,10 @@ class Model:
     return out.reshape(-1, 28, 28)
 
   def generate(self, z=None, n=100, seed=0):
-    """decode(z); without z, decodes n codes drawn from the prior N(0, I) with `seed`."""
+    """decode(z); without z, decodes n codes drawn with `seed` from the model's prior (model.prior: N(0, I), or
+    the VampPrior's mixture)."""
     if z is None:
-      z = np.asarray(jax.random.normal(jax.random.key(seed), (n, self.latent_dim)))
+      z = np.asarray(self._sample_prior(self.params, jax.random.key(seed), n))
     return self.decode(z)
 
   def reconstruct(self, x):

@@ -34,7 +34,7 @@ def evaluate(model, config, dataset, test_images, train_images, test_metrics, hi
       test_images, config.eval.iw_samples, seed=seed, progress=f'IW NLL ({config.eval.iw_samples} samples)')))
   results['eval/iw_samples'] = config.eval.iw_samples
   mean, logvar = model.encode(test_images)
-  kl_per_dim = latent_metrics.kl_per_dim(mean, logvar)
+  kl_per_dim = latent_metrics.kl_per_dim(mean, logvar, model.prior(), seed=seed)
   results['test/active_units'] = latent_metrics.active_units(mean)
   results['test/kl_per_dim'] = [float(v) for v in kl_per_dim]
   for name, value in latent_metrics.kmeans_scores(mean, dataset.test_labels, seed=seed).items():

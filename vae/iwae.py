@@ -54,12 +54,14 @@ def _largest_intermediate(decode, latent_dim):
 def model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, sigma):
   """IW estimate of log p(x) per image of the batch `x` (B, 784) under the VAE (graphdef, params)."""
   mean, logvar = models.apply(graphdef, params, 'encode', x)
+  prior = models.apply(graphdef, params, 'prior')
 
   def log_joint(z):
     out = models.apply(graphdef, params, 'decode', z)
-    return losses.log_likelihood(out, x, likelihood, sigma) + losses.diag_gaussian_log_prob(
-        z, jnp.zeros_like(z), jnp.zeros_like(z))
+    return losses.log_likelihood(out, x, likelihood, sigma) + losses.mixture_log_prob(z, *prior)
 
-  per_sample = _largest_intermediate(lambda z: models.apply(graphdef, params, 'decode', z), mean.shape[-1])
+  # Per sample and image: the decoder's largest array, the image, the prior's K component densities.
+  per_sample = max(_largest_intermediate(lambda z: models.apply(graphdef, params, 'decode', z), mean.shape[-1]),
+                   prior[0].shape[0])
   chunk_size = int(max(1, min(num_samples, chunk_floats() // (x.shape[0] * max(per_sample, x.shape[1])))))
   return iw_log_likelihood(log_joint, mean, logvar, key, num_samples, chunk_size)

@@ -4,7 +4,7 @@ All are functions of numpy arrays: latents or posterior means and log-variances 
 """
 import numpy as np
 import threadpoolctl
-from scipy import optimize
+from scipy import optimize, special, stats
 from sklearn import cluster, linear_model, metrics, pipeline, preprocessing
 
 # The fits run in one thread: sklearn's default of one OpenBLAS / OpenMP thread per core spin-waits when other
@@ -50,7 +50,23 @@ def active_units(means, threshold=0.01):
   return int(np.sum(np.var(np.asarray(means, np.float64), axis=0) > threshold))
 
 
-def kl_per_dim(means, logvars):
-  """The mean over images of KL(q(z_d | x) || N(0, 1)) per dimension, (D,) in float64; it sums to the mean KL."""
+def kl_per_dim(means, logvars, prior=None, seed=0, chunk=256):
+  """The mean over images of KL(q(z_d | x) || p(z_d)) per dimension, (D,) in float64, p(z_d) the prior's marginal.
+
+  `prior`: (means, logvars) of its K components, (K, D); None is N(0, I). With one component it is the closed form,
+  and sums to the mean KL. A mixture's marginals (the VampPrior's) have none: one draw of each q(z_d | x) per
+  image, from `seed`, estimates it without bias; the marginals' KLs need not sum to the joint KL.
+  """
   means, logvars = np.asarray(means, np.float64), np.asarray(logvars, np.float64)
-  return np.mean(0.5 * (np.exp(logvars) + np.square(means) - 1.0 - logvars), axis=0)
+  if prior is None:
+    prior = np.zeros((1, means.shape[1])), np.zeros((1, means.shape[1]))
+  prior_means, prior_logvars = (np.asarray(a, np.float64) for a in prior)
+  if len(prior_means) == 1:
+    return np.mean(0.5 * (prior_logvars - logvars - 1.0
+                          + (np.exp(logvars) + np.square(means - prior_means)) * np.exp(-prior_logvars)), axis=0)
+  z = means + np.exp(0.5 * logvars) * np.random.default_rng(seed).standard_normal(means.shape)
+  log_q = stats.norm.logpdf(z, means, np.exp(0.5 * logvars))
+  log_p = np.concatenate([  # (n, K, D) at a time: the 1-D mixture density of each code's every coordinate.
+      special.logsumexp(stats.norm.logpdf(z[i:i + chunk, None], prior_means, np.exp(0.5 * prior_logvars)), axis=1)
+      for i in range(0, len(z), chunk)]) - np.log(len(prior_means))
+  return np.mean(log_q - log_p, axis=0)

@@ -3,6 +3,7 @@
 Conventions: images and decoder outputs are flat (..., 784); sums run over the last axis, so every function
 returns one value per image and broadcasts over any leading (batch, sample) axes.
 """
+import functools
 import math
 
 import jax
@@ -27,9 +28,44 @@ def diag_gaussian_log_prob(z, mean, logvar):
   return jnp.sum(-0.5 * (jnp.square(z - mean) * jnp.exp(-logvar) + logvar + LOG_2PI), axis=-1)
 
 
+def mixture_log_prob(z, means, logvars):
+  """log (1/K) sum_k N(z; means[k], diag(exp(logvars[k]))): z (..., D), means and logvars (K, D) -> (...).
+
+  The squared distances are expanded into matmuls (as sklearn's diagonal GMM does), so memory is (..., K), not
+  (..., K, D): the IW estimate under a 500-component VampPrior keeps its chunk size.
+  """
+  precision = jnp.exp(-logvars)
+  matmul = functools.partial(jnp.matmul, precision=jax.lax.Precision.HIGHEST)
+  squares = (matmul(jnp.square(z), precision.T) - 2.0 * matmul(z, (means * precision).T)
+             + jnp.sum(jnp.square(means) * precision, axis=-1))
+  log_components = -0.5 * (squares + jnp.sum(logvars, axis=-1) + means.shape[-1] * LOG_2PI)
+  return jax.nn.logsumexp(log_components, axis=-1) - math.log(means.shape[0])
+
+
+def gaussian_kl(mean, logvar, prior_mean, prior_logvar):
+  """KL(N(mean, diag(exp(logvar))) || N(prior_mean, diag(exp(prior_logvar)))) in closed form."""
+  return 0.5 * jnp.sum(prior_logvar - logvar - 1.0
+                       + (jnp.exp(logvar) + jnp.square(mean - prior_mean)) * jnp.exp(-prior_logvar), axis=-1)
+
+
 def kl_standard_normal(mean, logvar):
   """KL(N(mean, diag(exp(logvar))) || N(0, I)) in closed form."""
-  return 0.5 * jnp.sum(jnp.exp(logvar) + jnp.square(mean) - 1.0 - logvar, axis=-1)
+  return gaussian_kl(mean, logvar, 0.0, 0.0)
+
+
+def kl(z, mean, logvar, prior, estimator):
+  """Per-image KL(q(z|x) || p(z)) for the prior `prior` = (means, logvars), (K, D), of a uniform mixture.
+
+  'analytic': the closed form, for a prior of one component; 'sample': log q(z|x) - log p(z) at the sample z
+  (unbiased, as the VampPrior code trains; the only estimate for K > 1); 'auto': the closed form where it exists.
+  """
+  if estimator == 'auto':
+    estimator = 'analytic' if prior[0].shape[0] == 1 else 'sample'
+  if estimator == 'analytic':
+    if prior[0].shape[0] != 1:
+      raise ValueError(f'the KL to a mixture of {prior[0].shape[0]} Gaussians has no closed form')
+    return gaussian_kl(mean, logvar, prior[0][0], prior[1][0])
+  return diag_gaussian_log_prob(z, mean, logvar) - mixture_log_prob(z, *prior)
 
 
 def log_likelihood(decoder_out, x, likelihood, sigma=1.0):
@@ -45,13 +81,6 @@ def pixel_mean(decoder_out, likelihood):
   """E[x | z]: Bernoulli probabilities or Gaussian means, both the sigmoid of the decoder's output."""
   del likelihood  # Both likelihoods parameterise their mean by a sigmoid.
   return jax.nn.sigmoid(decoder_out)
-
-
-def neg_elbo_terms(decoder_out, x, mean, logvar, likelihood, sigma=1.0):
-  """Per-image recon = -log p(x|z) (one z) and kl = KL(q(z|x) || p(z)); -ELBO = recon + kl."""
-  recon = -log_likelihood(decoder_out, x, likelihood, sigma)
-  kl = kl_standard_normal(mean, logvar)
-  return recon, kl
 
 
 def batch_metrics(recon, kl, beta):

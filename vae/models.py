@@ -12,9 +12,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-# How the conv model's layers compute (the same parameters and functions): 'patch' by patch_conv, 'xla' by XLA's
-# native convolutions (cuDNN's, the TPU's), 'auto' patch on the CPU backend and xla elsewhere.
-CONV_IMPLS = ('auto', 'xla', 'patch')
+from vae import conv
+
 ACTIVATIONS = {
     'relu': jax.nn.relu, 'tanh': jnp.tanh, 'softplus': jax.nn.softplus, 'elu': jax.nn.elu, 'gelu': jax.nn.gelu,
     'leaky_relu': jax.nn.leaky_relu, 'sigmoid': jax.nn.sigmoid,
@@ -52,71 +51,15 @@ class DenseDecoder(nnx.Module):
     return self.layers[-1](z)
 
 
-def patch_conv(x, kernel, strides=(1, 1), padding='SAME'):
-  """The cross-correlation of lax.conv_general_dilated (NHWC, HWIO) as one matmul and shifted slices.
-
-  x (..., H, W, Cin), kernel (kh, kw, Cin, Cout); `padding` 'SAME' or ((top, bottom), (left, right)). Forward and
-  backward passes are slices, pads and one matmul: inside the epoch's `lax.scan`, XLA's CPU backend runs this
-  about 10x faster than its convolution. The matmul goes on whichever side of the kernel's taps keeps the
-  intermediate smaller: over input patches (kh * kw * Cin per output pixel), or, for an unstrided conv with
-  fewer outputs than inputs (a decoder's last layer), over the pixels into kh * kw * Cout per-tap outputs that
-  shifted slices then sum: 32x less memory traffic for 3x3, 32 -> 1.
-  """
-  kh, kw, cin, cout = kernel.shape
-  batch, (h, w) = x.shape[:-3], x.shape[-3:-1]
-  if padding == 'SAME':
-    padding = [_same_padding(size, k, s) for size, k, s in zip((h, w), (kh, kw), strides)]
-  x = jnp.pad(x.reshape((-1, h, w, cin)), ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
-  ho, wo = (x.shape[1] - kh) // strides[0] + 1, (x.shape[2] - kw) // strides[1] + 1
-  if tuple(strides) == (1, 1) and cout < cin:
-    taps = x @ kernel.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout)  # (N, Hp, Wp, kh * kw * cout)
-    taps = taps.reshape(taps.shape[:3] + (kh * kw, cout))
-    y = sum(taps[:, i:i + ho, j:j + wo, i * kw + j] for i in range(kh) for j in range(kw))
-    return y.reshape(batch + (ho, wo, cout))
-  patches = jnp.concatenate([
-      x[:, i:i + strides[0] * (ho - 1) + 1:strides[0], j:j + strides[1] * (wo - 1) + 1:strides[1], :]
-      for i in range(kh) for j in range(kw)], axis=-1)  # (N, ho, wo, kh * kw * cin), ordered as the kernel.
-  return (patches @ kernel.reshape(kh * kw * cin, cout)).reshape(batch + (ho, wo, cout))
-
-
-def xla_conv(x, kernel, strides=(1, 1)):
-  """patch_conv's function ('SAME' padding) by lax.conv_general_dilated; x (..., H, W, Cin)."""
-  batch, (h, w, cin) = x.shape[:-3], x.shape[-3:]
-  y = jax.lax.conv_general_dilated(x.reshape((-1, h, w, cin)), kernel, strides, 'SAME',
-                                   dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  return y.reshape(batch + y.shape[1:])
-
-
-def _same_padding(size, kernel, stride):
-  out = -(-size // stride)
-  total = max((out - 1) * stride + kernel - size, 0)
-  return total // 2, total - total // 2
-
-
-class Conv(nnx.Module):
-  """nnx.Conv's parameters and outputs ('SAME' padding, lecun-normal kernel, zero bias), computed by patch_conv
-  (impl 'patch') or XLA's convolution ('xla')."""
-
-  def __init__(self, in_features, out_features, kernel_size=(3, 3), strides=(1, 1), *, impl='patch', rngs):
-    self.kernel = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), (*kernel_size, in_features, out_features)))
-    self.bias = nnx.Param(jnp.zeros((out_features,)))
-    self.strides = strides
-    self.impl = impl
-
-  def __call__(self, x):
-    conv = patch_conv if self.impl == 'patch' else xla_conv
-    return conv(x, self.kernel[...], self.strides) + self.bias[...]
-
-
 class ConvEncoder(nnx.Module):
   """Conv 32 -> Conv 64 stride 2 -> Conv 64 -> Conv 64 -> Dense 32 -> (mean, logvar); 3x3 kernels, 'SAME'."""
 
   def __init__(self, latent_dim, activation, *, impl='patch', rngs):
     self.convs = nnx.List([
-        Conv(1, 32, impl=impl, rngs=rngs),
-        Conv(32, 64, strides=(2, 2), impl=impl, rngs=rngs),
-        Conv(64, 64, impl=impl, rngs=rngs),
-        Conv(64, 64, impl=impl, rngs=rngs),
+        conv.Conv(1, 32, impl=impl, rngs=rngs),
+        conv.Conv(32, 64, strides=(2, 2), impl=impl, rngs=rngs),
+        conv.Conv(64, 64, impl=impl, rngs=rngs),
+        conv.Conv(64, 64, impl=impl, rngs=rngs),
     ])
     self.dense = nnx.Linear(14 * 14 * 64, 32, rngs=rngs)
     self.mean = nnx.Linear(32, latent_dim, rngs=rngs)
@@ -131,46 +74,13 @@ class ConvEncoder(nnx.Module):
     return self.mean(h), self.logvar(h)
 
 
-class UpConv(nnx.Module):
-  """The 3x3, stride-2, 'SAME' transposed convolution of nnx.ConvTranspose: impl 'xla' by lax.conv_transpose, as
-  nnx.ConvTranspose computes it, and 'patch' as one 2x2 convolution into the four output phases and a
-  depth-to-space.
-
-  Same parameters, same outputs; 'patch' skips the zeros of the dilated input, and its kernel gradient avoids the
-  dilated convolution that XLA's CPU backend runs about 50 times slower than this.
-  """
-  # Per output phase (even, odd), the kernel tap applied to input offsets (-1, 0); 3 is an all-zero tap.
-  _TAPS = jnp.array([[0, 2], [3, 1]])
-
-  def __init__(self, in_features, out_features, *, impl='patch', rngs):
-    self.kernel = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), (3, 3, in_features, out_features)))
-    self.bias = nnx.Param(jnp.zeros((out_features,)))
-    self.impl = impl
-
-  def __call__(self, x):
-    if self.impl == 'xla':
-      batch, (h, w, cin) = x.shape[:-3], x.shape[-3:]
-      y = jax.lax.conv_transpose(x.reshape((-1, h, w, cin)), self.kernel[...], (2, 2), 'SAME',
-                                 dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-      return y.reshape(batch + y.shape[1:]) + self.bias[...]
-    kernel = jnp.pad(self.kernel[...], ((0, 1), (0, 1), (0, 0), (0, 0)))
-    cin, cout = kernel.shape[2:]
-    # phases[a, b] is the (2, 2, in, out) kernel of output rows of parity a and columns of parity b.
-    phases = kernel[self._TAPS[:, None, :, None], self._TAPS[None, :, None, :]]
-    phases = phases.transpose(2, 3, 4, 0, 1, 5).reshape(2, 2, cin, 4 * cout)
-    batch, (h, w) = x.shape[:-3], x.shape[-3:-1]
-    y = patch_conv(x.reshape((-1, h, w, cin)), phases, padding=((1, 0), (1, 0)))
-    y = y.reshape(-1, h, w, 2, 2, cout).transpose(0, 1, 3, 2, 4, 5).reshape(batch + (2 * h, 2 * w, cout))
-    return y + self.bias[...]
-
-
 class ConvDecoder(nnx.Module):
   """Dense 14x14x64 -> ConvTranspose 32 stride 2 -> Conv 1 -> 784 logits."""
 
   def __init__(self, latent_dim, activation, *, impl='patch', rngs):
     self.dense = nnx.Linear(latent_dim, 14 * 14 * 64, rngs=rngs)
-    self.deconv = UpConv(64, 32, impl=impl, rngs=rngs)
-    self.out = Conv(32, 1, impl=impl, rngs=rngs)
+    self.deconv = conv.UpConv(64, 32, impl=impl, rngs=rngs)
+    self.out = conv.Conv(32, 1, impl=impl, rngs=rngs)
     self.activation = activation
 
   def __call__(self, z):
@@ -180,11 +90,23 @@ class ConvDecoder(nnx.Module):
 
 
 class VAE(nnx.Module):
-  """A Gaussian-posterior VAE: encode -> reparameterised sample -> decode."""
+  """A Gaussian-posterior VAE: encode -> reparameterised sample -> decode, and its prior p(z)."""
 
   def __init__(self, encoder, decoder):
     self.encoder = encoder
     self.decoder = decoder
+    self.pseudo_inputs = None  # (K, 784) under the VampPrior (model.prior = 'vamp'), set by `make`.
+
+  def prior(self):
+    """(means, logvars), each (K, D): p(z) = (1/K) sum_k N(z; means[k], diag(exp(logvars[k]))).
+
+    The standard normal is one component at (0, 0). The VampPrior (Tomczak & Welling, 2018) is the posteriors of
+    K learnt pseudo-inputs, clipped to [0, 1] as their Hardtanh(0, 1) does.
+    """
+    if self.pseudo_inputs is None:
+      mean, _ = self.encode(jnp.zeros((1, IMAGE_SIZE)))  # For its shape only: jit prunes the computation.
+      return jnp.zeros_like(mean), jnp.zeros_like(mean)
+    return self.encode(jnp.clip(self.pseudo_inputs[...], 0.0, 1.0))
 
   def encode(self, x):
     return self.encoder(x)
@@ -198,18 +120,17 @@ class VAE(nnx.Module):
     return self.decode(z), mean, logvar
 
 
+def sample_prior(prior, key, n):
+  """n codes drawn from the mixture `prior` = (means, logvars), (K, D): a uniform component, then its Gaussian."""
+  means, logvars = prior
+  component_key, noise_key = jax.random.split(key)
+  k = jax.random.randint(component_key, (n,), 0, means.shape[0])
+  return reparameterize(noise_key, means[k], logvars[k])
+
+
 def reparameterize(key, mean, logvar):
   """z = mean + exp(logvar / 2) * eps, eps ~ N(0, I): a sample of q(z|x) differentiable in (mean, logvar)."""
   return mean + jnp.exp(0.5 * logvar) * jax.random.normal(key, mean.shape, mean.dtype)
-
-
-def conv_impl(name):
-  """'xla' or 'patch': the conv implementation `name` (one of CONV_IMPLS) means on this JAX backend."""
-  if name not in CONV_IMPLS:
-    raise ValueError(f'unknown conv_impl {name!r} (allowed: {", ".join(CONV_IMPLS)})')
-  if name == 'auto':
-    return 'patch' if jax.default_backend() == 'cpu' else 'xla'
-  return name
 
 
 def _dense(model_config, *, rngs):
@@ -219,7 +140,7 @@ def _dense(model_config, *, rngs):
 
 
 def _conv(model_config, *, rngs):
-  activation, impl = ACTIVATIONS[model_config.activation], conv_impl(model_config.get('conv_impl', 'auto'))
+  activation, impl = ACTIVATIONS[model_config.activation], conv.conv_impl(model_config.get('conv_impl', 'auto'))
   return VAE(ConvEncoder(model_config.latent_dim, activation, impl=impl, rngs=rngs),
              ConvDecoder(model_config.latent_dim, activation, impl=impl, rngs=rngs))
 
@@ -286,7 +207,8 @@ def factory(name):
   folder, else from the project's root) or 'package.module:Name'; ValueError saying why it cannot be found.
 
   `Name(model_config, rngs=rngs)` returns the module: a `VAE(encoder, decoder)` of one's own encoder and decoder, or
-  any nnx.Module with the same three methods (encode(x) -> (mean, logvar), decode(z) -> (N, 784), __call__(x, key)).
+  any nnx.Module with the same four methods (encode(x) -> (mean, logvar), decode(z) -> (N, 784), __call__(x, key),
+  prior() -> (means, logvars) of its mixture components).
   """
   if name in FACTORIES:
     return FACTORIES[name]
@@ -315,13 +237,29 @@ def factory(name):
   return getattr(module, attribute)
 
 
+PRIORS = ('standard', 'vamp')
+# The VampPrior code's initialisation of the pseudo-inputs, N(0.05, 0.01^2) per pixel (configs/vampprior.py says
+# which version of it).
+PSEUDO_INPUT_MEAN, PSEUDO_INPUT_STD = 0.05, 0.01
+
+
 def make(model_config, key):
   """Builds the VAE a `config.model` describes, parameters initialised from `key`.
 
   The conv implementation is a static attribute: the parameters are the same whatever it is, so a checkpoint
-  trained with one loads into the other. Configs saved before `model.conv_impl` existed mean 'auto'.
+  trained with one loads into the other. Configs saved before `model.conv_impl` existed mean 'auto', before
+  `model.prior` 'standard'. The VampPrior's pseudo-inputs are drawn after the networks' parameters, so that the
+  networks start the same under either prior; any models.VAE, one's own included, can take it.
   """
-  return factory(model_config.name)(model_config, rngs=nnx.Rngs(params=key))
+  rngs = nnx.Rngs(params=key)
+  module = factory(model_config.name)(model_config, rngs=rngs)
+  if model_config.get('prior', 'standard') == 'vamp':
+    if not isinstance(module, VAE):
+      raise ValueError(f'model.prior=vamp: {model_config.name} is not a models.VAE (its pseudo-inputs need one)')
+    shape = (model_config.num_pseudo_inputs, IMAGE_SIZE)
+    module.pseudo_inputs = nnx.data(nnx.Param(
+        PSEUDO_INPUT_MEAN + PSEUDO_INPUT_STD * jax.random.normal(rngs.params(), shape)))
+  return module
 
 
 def init(model_config, key):
@@ -331,6 +269,6 @@ def init(model_config, key):
 
 
 def apply(graphdef, params, method, *args):
-  """Calls `method` ('__call__', 'encode' or 'decode') of the module `graphdef` with `params`; pure."""
+  """Calls `method` ('__call__', 'encode', 'decode' or 'prior') of the module `graphdef` with `params`; pure."""
   model = nnx.merge(graphdef, params)
   return getattr(model, method)(*args)

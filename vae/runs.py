@@ -97,13 +97,13 @@ class Run:
 
     preview_x = data.preprocess(self.test_images[:TB_IMAGES], 'gray' if config.data.preprocessing ==
                                 'binarize_dynamic' else config.data.preprocessing)
-    preview_z = jax.random.normal(jax.random.key(0), (TB_IMAGES, config.model.latent_dim))
     likelihood = config.model.likelihood
 
     def preview(params):  # Test images, their reconstructions (from the posterior means), prior samples.
       mean, _ = models.apply(self.graphdef, params, 'encode', preview_x)
       decode = lambda z: losses.pixel_mean(models.apply(self.graphdef, params, 'decode', z), likelihood)
-      return jnp.concatenate([preview_x, decode(mean)]), decode(preview_z)
+      prior_z = models.sample_prior(models.apply(self.graphdef, params, 'prior'), jax.random.key(0), TB_IMAGES)
+      return jnp.concatenate([preview_x, decode(mean)]), decode(prior_z)
 
     self._preview = jax.jit(members(preview), out_shardings=replicated)
 

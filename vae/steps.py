@@ -80,23 +80,20 @@ def loss_fn(params, graphdef, x, key, model_config, beta, objective='elbo', num_
   importance-weighted bound L_k = E[log (1/k) sum_i p(x, z_i) / q(z_i | x)] with k = `num_samples`; recon and kl
   are then those of the first sample, so that neg_elbo stays comparable.
   """
+  prior = models.apply(graphdef, params, 'prior')
   if objective == 'elbo':
     logits, mean, logvar = models.apply(graphdef, params, '__call__', x, key)
-    recon, kl = losses.neg_elbo_terms(logits, x, mean, logvar, model_config.likelihood, model_config.sigma)
-    if kl_estimator == 'sample':  # The z that __call__ decoded: the same key, the same reparameterisation.
-      z = models.reparameterize(key, mean, logvar)
-      kl = losses.diag_gaussian_log_prob(z, mean, logvar) - losses.diag_gaussian_log_prob(
-          z, jnp.zeros_like(z), jnp.zeros_like(z))
-    metrics = losses.batch_metrics(recon, kl, beta)
+    z = models.reparameterize(key, mean, logvar)  # The z that __call__ decoded: the same key and function.
+    recon = -losses.log_likelihood(logits, x, model_config.likelihood, model_config.sigma)
+    metrics = losses.batch_metrics(recon, losses.kl(z, mean, logvar, prior, kl_estimator), beta)
     return metrics['loss'], metrics
   mean, logvar = models.apply(graphdef, params, 'encode', x)
   z = models.reparameterize(key, jnp.broadcast_to(mean, (num_samples,) + mean.shape), logvar)
   log_px_z = losses.log_likelihood(models.apply(graphdef, params, 'decode', z), x, model_config.likelihood,
                                    model_config.sigma)
-  log_w = (log_px_z + losses.diag_gaussian_log_prob(z, jnp.zeros_like(z), jnp.zeros_like(z))
-           - losses.diag_gaussian_log_prob(z, mean, logvar))
+  log_w = log_px_z + losses.mixture_log_prob(z, *prior) - losses.diag_gaussian_log_prob(z, mean, logvar)
   bound = jax.nn.logsumexp(log_w, axis=0) - jnp.log(num_samples)
-  metrics = losses.batch_metrics(-log_px_z[0], losses.kl_standard_normal(mean, logvar), beta)
+  metrics = losses.batch_metrics(-log_px_z[0], losses.kl(z[0], mean, logvar, prior, 'auto'), beta)
   metrics['loss'] = -jnp.mean(bound)
   return metrics['loss'], metrics
 
@@ -149,12 +146,16 @@ def evaluate(params, batches, key, hparams, *, num_images, graphdef, config, bat
   The same `key` every epoch makes the single-sample estimates comparable across epochs.
   """
   preprocessing = 'gray' if config.data.preprocessing == 'binarize_dynamic' else config.data.preprocessing
+  prior = models.apply(graphdef, params, 'prior')
 
   def body(_, inputs):
     index, batch = inputs
     x = data.preprocess(jax.lax.with_sharding_constraint(batch, batch_sharding), preprocessing)
-    logits, mean, logvar = models.apply(graphdef, params, '__call__', x, jax.random.fold_in(key, index))
-    return None, losses.neg_elbo_terms(logits, x, mean, logvar, config.model.likelihood, config.model.sigma)
+    key_i = jax.random.fold_in(key, index)
+    logits, mean, logvar = models.apply(graphdef, params, '__call__', x, key_i)
+    recon = -losses.log_likelihood(logits, x, config.model.likelihood, config.model.sigma)
+    # The closed-form KL where the prior has one; else at the sample that was decoded.
+    return None, (recon, losses.kl(models.reparameterize(key_i, mean, logvar), mean, logvar, prior, 'auto'))
 
   _, (recon, kl) = jax.lax.scan(body, None, (jnp.arange(batches.shape[0]), batches))
   recon, kl = recon.reshape(-1)[:num_images], kl.reshape(-1)[:num_images]

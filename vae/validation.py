@@ -1,5 +1,5 @@
 """Checks of a config before any compute: each failure is a VaeError naming the key and what is wrong."""
-from vae import data, losses, models, steps
+from vae import conv, data, losses, models, steps
 from vae.errors import VaeError
 
 
@@ -14,8 +14,9 @@ def check_config(config, data_devices):
   except ValueError as e:
     raise VaeError(f'model.name={config.model.name!r}: {e}') from None
   _one_of(config, 'model.activation', tuple(models.ACTIVATIONS))
-  _one_of(config, 'model.conv_impl', models.CONV_IMPLS)
+  _one_of(config, 'model.conv_impl', conv.CONV_IMPLS)
   _one_of(config, 'model.likelihood', losses.LIKELIHOODS)
+  _one_of(config, 'model.prior', models.PRIORS)
   _one_of(config, 'train.optimizer', tuple(steps.OPTIMIZERS))
   _one_of(config, 'train.lr_schedule', steps.SCHEDULES)
   _one_of(config, 'train.objective', steps.OBJECTIVES)
@@ -31,8 +32,12 @@ def check_config(config, data_devices):
                    f'(set data.validation_size)')
   if config.train.beta_schedule == 'linear' and not config.train.warmup_epochs:
     raise VaeError("train.warmup_epochs=0: the 'linear' beta schedule needs the warm-up's length")
-  for key in ('seed', 'model.latent_dim', 'train.num_epochs', 'train.batch_size', 'train.checkpoint_every_epochs',
-              'train.keep_checkpoints', 'train.num_samples', 'eval.batch_size', 'eval.iw_samples'):
+  if config.model.prior == 'vamp' and config.train.kl_estimator == 'analytic':
+    raise VaeError("train.kl_estimator='analytic': the KL to the VampPrior (model.prior='vamp') has no closed form "
+                   "(use 'sample')")
+  for key in ('seed', 'model.latent_dim', 'model.num_pseudo_inputs', 'train.num_epochs', 'train.batch_size',
+              'train.checkpoint_every_epochs', 'train.keep_checkpoints', 'train.num_samples', 'eval.batch_size',
+              'eval.iw_samples'):
     value = _get(config, key)
     if not isinstance(value, int) or isinstance(value, bool):
       raise VaeError(f'{key}={value!r}: must be an integer')
