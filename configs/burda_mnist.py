@@ -71,4 +71,5 @@ def get_config(variant='vae'):
   config.eval.batch_size = 1000 if not quick else 100
   config.eval.iw_samples = 5000 if not quick else 50
   config.eval.manifold_size = 20 if not quick else 5
+  config.eval.manifold_extent = 0.0  # 0: the grid at prior quantiles 0.05..0.95; else linear, +-extent.
   return config.lock()

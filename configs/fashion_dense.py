@@ -69,4 +69,5 @@ def get_config(variant='default'):
   config.eval.batch_size = 1000
   config.eval.iw_samples = 100  # Samples per image of the IW estimate test/nll_iw; 5000 for published tables.
   config.eval.manifold_size = 20  # The decoded manifold is manifold_size x manifold_size images.
+  config.eval.manifold_extent = 0.0  # 0: the grid at prior quantiles 0.05..0.95; else linear, +-extent.
   return config.lock()

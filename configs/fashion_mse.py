@@ -6,12 +6,22 @@ The setting of the PyTorch write-up (shared/seeds/004): encoder 784-400 (ReLU) -
 code, decoder 20-400 (ReLU) -> 784, Adam 1e-3, batch 128, 10 epochs, a squared-error reconstruction term plus the
 KL. Corrected: pixels in [0, 1] under a Gaussian likelihood whose mean is the decoder's sigmoid, sigma^2 = 1/2, so
 that -log p(x|z) is the summed squared error plus a constant and every figure is a true density in nats.
+
+  python run.py --config=configs/fashion_mse.py:writeup --workdir=runs/fashion_mse_writeup
+
+`writeup` is the write-up as written (experiments/seed_writeups/models.py:TorchDenseVAE): inputs and targets
+normalised to [-1, 1] (torchvision's Normalize(0.5, 0.5)) while the decoder ends in a sigmoid, the summed squared
+error (sigma^2 = 1/2: recon = SSE + 392 log(pi)), its "sigma" head the log-std when sampling and the log-variance
+in the KL, PyTorch's default init. One difference: the last 96 images of each epoch's order are dropped (468 full
+batches) where PyTorch's loader trains on a last, smaller batch.
 """
 import importlib.util
 import os
 
 
-def get_config():
+def get_config(variant='default'):
+  if variant not in ('default', 'writeup'):
+    raise ValueError(f'configs/fashion_mse.py:{variant}: unknown variant (allowed: default, writeup)')
   # fashion_dense's config, whose keys every config shares, with this experiment's changes.
   spec = importlib.util.spec_from_file_location('fashion_dense', os.path.join(os.path.dirname(__file__),
                                                                               'fashion_dense.py'))
@@ -24,4 +34,7 @@ def get_config():
   config.model.sigma = 0.5 ** 0.5  # sigma^2 = 1/2: -log p(x|z) is the summed squared error + 784 log(pi) / 2.
   config.train.num_epochs = 10
   config.train.batch_size = 128
+  if variant == 'writeup':
+    config.model.name = 'experiments/seed_writeups/models.py:TorchDenseVAE'
+    config.data.preprocessing = 'signed'  # Inputs and targets in [-1, 1]; its decoder still ends in a sigmoid.
   return config

@@ -2,6 +2,7 @@
 
   python run.py --config=configs/mnist18_conv.py --workdir=runs/mnist18_conv
   python run.py --config=configs/mnist18_conv.py:fashion --workdir=runs/fashion_conv  # Fashion-MNIST baseline
+  python run.py --config=configs/mnist18_conv.py:writeup --workdir=runs/mnist18_writeup  # 001 as written
 
 Reproduces the conv write-up (Conv 32 -> Conv 64/2 -> Conv 64 -> Conv 64 -> Dense 32; decoder Dense 14x14x64 ->
 ConvTranspose 32/2 -> Conv 1). Its loss was the per-pixel mean BCE plus -5e-4 * mean(1 + logvar - mean^2 -
@@ -11,15 +12,23 @@ recon + (784 * 5e-4 / 2) * KL, so beta = 0.196.
 `fashion` is the conv row of experiments/fashion_baseline/: the same layers on all ten Fashion-MNIST classes, as
 a likelihood model comparable with fashion_dense (gray pixels, Bernoulli, beta = 1, Adam 1e-3, batch 100), with
 latent 16 and 30 epochs.
+
+`writeup` is the write-up as written (experiments/seed_writeups/models.py:KerasConvVAE): its sampling slip z = mean +
+exp(logvar) * eps (its KL reads logvar as the log-variance), a 2x2 kernel in the decoder's last convolution,
+Keras's default init (Glorot-uniform kernels, zero biases) and Keras's RMSprop (rho 0.9, epsilon 1e-7 outside the
+square root), and its 9x9 grid over -2..2.
 """
 import ml_collections
 from ml_collections import config_dict
 
 
+VARIANTS = ('mnist18', 'fashion', 'writeup')
+
+
 def get_config(variant='mnist18'):
-  if variant not in ('mnist18', 'fashion'):
-    raise ValueError(f'configs/mnist18_conv.py:{variant}: unknown variant (allowed: mnist18, fashion)')
-  fashion = variant == 'fashion'
+  if variant not in VARIANTS:
+    raise ValueError(f'configs/mnist18_conv.py:{variant}: unknown variant (allowed: {", ".join(VARIANTS)})')
+  fashion, writeup = variant == 'fashion', variant == 'writeup'
   config = ml_collections.ConfigDict()
   config.seed = 0
 
@@ -35,7 +44,7 @@ def get_config(variant='mnist18'):
   config.data.validation_images = 'last'  # first | last (in file order).
 
   config.model = ml_collections.ConfigDict()
-  config.model.name = 'conv'
+  config.model.name = 'experiments/seed_writeups/models.py:KerasConvVAE' if writeup else 'conv'
   config.model.encoder_widths = ()  # The conv model's layers are fixed.
   config.model.decoder_widths = ()
   config.model.activation = 'relu'
@@ -49,9 +58,9 @@ def get_config(variant='mnist18'):
   config.train = ml_collections.ConfigDict()
   config.train.num_epochs = 30 if fashion else 10
   config.train.batch_size = 100 if fashion else 16
-  config.train.optimizer = 'adam' if fashion else 'rmsprop'
+  config.train.optimizer = 'adam' if fashion else 'rmsprop_keras' if writeup else 'rmsprop'
   config.train.learning_rate = 1e-3
-  config.train.optimizer_eps = 1e-8  # adam / rmsprop epsilon (optax's default).
+  config.train.optimizer_eps = 1e-7 if writeup else 1e-8  # adam / rmsprop epsilon (optax's default; Keras's 1e-7).
   config.train.lr_schedule = 'constant'  # constant | burda (3^i passes at learning_rate * 10^(-i/7))
   config.train.objective = 'elbo'  # elbo | iwae (the k-sample bound of Burda et al.)
   config.train.num_samples = 1  # k: samples per image of the objective (iwae only).
@@ -68,5 +77,6 @@ def get_config(variant='mnist18'):
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 500
   config.eval.iw_samples = 100  # Samples per image of the IW estimate test/nll_iw; 5000 for published tables.
-  config.eval.manifold_size = 20  # The decoded manifold is manifold_size x manifold_size images.
+  config.eval.manifold_size = 9 if writeup else 20  # The decoded manifold: manifold_size^2 images.
+  config.eval.manifold_extent = 2.0 if writeup else 0.0  # 0: the grid at prior quantiles 0.05..0.95; else +-extent.
   return config.lock()

@@ -12,7 +12,8 @@ from conftest import ROOT
 CONFIGS = [('fashion_dense', None), ('mnist18_conv', None), ('latent2d', None), ('latent2d', 'fashion'),
            ('burda_mnist', None), ('burda_mnist', 'iwae50'), ('burda_mnist', 'quick'), ('burda_mnist', 'fashion'),
            ('mnist18_conv', 'fashion'), ('fashion_dense', 'writeup'), ('fashion_mse', None),
-           ('vampprior', 'fashion'), ('vampprior', 'mnist')]
+           ('vampprior', 'fashion'), ('vampprior', 'mnist'), ('vampprior', 'mnist_vamp'), ('fashion_mse', 'writeup'),
+           ('latent2d', 'writeup'), ('latent2d', 'writeup20'), ('mnist18_conv', 'writeup')]
 REQUIRED = ('seed', 'data.name', 'data.dir', 'data.classes', 'model.latent_dim', 'train.num_epochs',
             'train.batch_size', 'train.learning_rate', 'train.beta', 'eval.iw_samples')
 

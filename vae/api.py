@@ -11,7 +11,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from vae import checkpoints, iwae, losses, models, steps
+from vae import checkpoints, data, iwae, losses, models, steps
 from vae.errors import VaeError
 from vae.progress import Progress
 
@@ -92,7 +92,7 @@ class Model:
     return np.concatenate(out)[:len(x)].astype(np.float64)
 
   def _inputs(self, x):
-    """Images as the model saw them in training: float (N, 784) in [0, 1], thresholded if statically binarized."""
+    """Images as the model saw them in evaluation: float (N, 784), under the run's data.preprocessing."""
     x = np.asarray(x)
     if x.ndim not in (2, 3) or x.shape[1:] not in ((784,), (28, 28)):
       raise ValueError(f'images must be shaped (N, 28, 28) or (N, 784), got {x.shape}')
@@ -105,9 +105,7 @@ class Model:
         bad = int(np.sum(~np.isfinite(x)))
         seen = f'{bad} non-finite values' if bad else f'values from {x.min():g} to {x.max():g}'
         raise ValueError(f'float images must lie in [0, 1] (uint8 images in 0..255 are scaled); got {seen}')
-    if self.config.data.preprocessing == 'binarize_static':
-      x = (x > 127.5 / 255.0).astype(np.float32)
-    return x
+    return np.asarray(data.from_unit(x, data.eval_mode(self.config.data.preprocessing)))
 
   def _batches(self, x):
     """Fixed-size batches (the last zero-padded), so each method compiles once."""

@@ -20,7 +20,7 @@ from vae import idx, sources
 from vae.errors import VaeError
 
 DATASETS = ('mnist', 'fashion_mnist')
-PREPROCESSING = ('gray', 'binarize_static', 'binarize_dynamic')
+PREPROCESSING = ('gray', 'binarize_static', 'binarize_dynamic', 'signed')
 CLASS_NAMES = {
     'mnist': tuple(str(d) for d in range(10)),
     'fashion_mnist': ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag',
@@ -172,15 +172,27 @@ def hold_out(data, size, which='last'):
 
 
 def preprocess(images, mode, key=None):
-  """uint8 pixels -> float32 model inputs: gray in [0, 1], thresholded at 0.5, or a Bernoulli draw (needs `key`)."""
-  gray = images.astype(jnp.float32) / 255.0
+  """uint8 pixels -> float32 model inputs under data.preprocessing `mode` (see from_unit)."""
+  return from_unit(images.astype(jnp.float32) / 255.0, mode, key)
+
+
+def from_unit(x, mode, key=None):
+  """Pixels in [0, 1] -> model inputs: gray as they are, thresholded at 0.5 ('binarize_static'), a Bernoulli draw
+  ('binarize_dynamic', needs `key`), or mapped to [-1, 1] ('signed': torchvision's Normalize(0.5, 0.5))."""
   if mode == 'gray':
-    return gray
+    return x
   if mode == 'binarize_static':
-    return (images > 127).astype(jnp.float32)
+    return (x > 0.5).astype(x.dtype)
   if mode == 'binarize_dynamic':
-    return jax.random.bernoulli(key, gray).astype(jnp.float32)
+    return jax.random.bernoulli(key, x).astype(x.dtype)
+  if mode == 'signed':
+    return 2.0 * x - 1.0
   raise VaeError(f'data.preprocessing={mode!r}: unknown (allowed: {", ".join(PREPROCESSING)})')
+
+
+def eval_mode(mode):
+  """The preprocessing of evaluation: a dynamically binarized run scores images binarized once, as they are."""
+  return 'gray' if mode == 'binarize_dynamic' else mode
 
 
 def main(argv):

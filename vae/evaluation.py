@@ -81,7 +81,9 @@ def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, fol
                     TRAVERSAL_VALUES, dims, paths['traversal'])
 
   n = config.eval.manifold_size
-  grid = stats.norm.ppf(np.linspace(0.05, 0.95, n))  # Equal prior mass between neighbouring rows and columns.
+  extent = config.eval.get('manifold_extent', 0.0)
+  # Equal prior mass between neighbouring rows and columns, or a linear grid (the write-ups' -3..3 and -2..2).
+  grid = np.linspace(-extent, extent, n) if extent else stats.norm.ppf(np.linspace(0.05, 0.95, n))
   pair = (0, 1) if latent_dim == 2 else tuple(sorted(by_kl[:2]))
   z = np.repeat(mean[:1], n * n, axis=0).reshape(n, n, -1)
   z[:, :, pair[0]] = grid[None, :]

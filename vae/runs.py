@@ -95,8 +95,7 @@ class Run:
     self.train_epoch = jax.jit(epoch, donate_argnums=0, out_shardings=(by_member, replicated, replicated))
     self._evaluate = {name: jax.jit(evaluate(len(scored[name])), out_shardings=replicated) for name in self._scored}
 
-    preview_x = data.preprocess(self.test_images[:TB_IMAGES], 'gray' if config.data.preprocessing ==
-                                'binarize_dynamic' else config.data.preprocessing)
+    preview_x = data.preprocess(self.test_images[:TB_IMAGES], data.eval_mode(config.data.preprocessing))
     likelihood = config.model.likelihood
 
     def preview(params):  # Test images, their reconstructions (from the posterior means), prior samples.

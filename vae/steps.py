@@ -14,7 +14,9 @@ from vae import data, losses, models
 
 # Each optimizer's update direction with optax's defaults; the step scales it by -learning_rate itself, which is
 # what optax.adam(lr) etc. do, but with the learning rate an array (one per sweep member), not a compiled constant.
-OPTIMIZERS = {'adam': optax.scale_by_adam, 'rmsprop': optax.scale_by_rms, 'sgd': optax.identity}
+# 'rmsprop_keras' is Keras's RMSprop (the conv write-up's): its epsilon outside the square root.
+OPTIMIZERS = {'adam': optax.scale_by_adam, 'rmsprop': optax.scale_by_rms, 'sgd': optax.identity,
+              'rmsprop_keras': functools.partial(optax.scale_by_rms, eps_in_sqrt=False)}
 HPARAMS = ('beta', 'learning_rate')  # The float hyper-parameters a step takes as arrays: what sweeps may vary.
 
 
@@ -145,7 +147,7 @@ def evaluate(params, batches, key, hparams, *, num_images, graphdef, config, bat
 
   The same `key` every epoch makes the single-sample estimates comparable across epochs.
   """
-  preprocessing = 'gray' if config.data.preprocessing == 'binarize_dynamic' else config.data.preprocessing
+  preprocessing = data.eval_mode(config.data.preprocessing)
   prior = models.apply(graphdef, params, 'prior')
 
   def body(_, inputs):

@@ -1,11 +1,13 @@
 """The write-ups' own models, defined outside vae/ and named in a config: `model.name = 'experiments/seed_writeups/
 models.py:TanhHeadVAE'` (the README's "Your own model"). Each is a factory (model_config, *, rngs) -> module.
 """
+import math
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from vae import models
+from vae import conv, models
 
 XAVIER = nnx.initializers.xavier_uniform()  # U(-sqrt(6 / (in + out)), +...), the write-ups' "xavier"; biases zero.
 
@@ -52,3 +54,78 @@ def TanhHeadVAE(model_config, *, rngs):  # pylint: disable=invalid-name  # Named
   128 -tanh- 256 -ReLU- 512 -> 784, widths from model.encoder_widths / decoder_widths."""
   return models.VAE(TanhHeadEncoder(model_config.encoder_widths, model_config.latent_dim, rngs=rngs),
                     TanhInputDecoder(model_config.decoder_widths, model_config.latent_dim, rngs=rngs))
+
+
+class LogStdSampleVAE(models.VAE):
+  """A VAE that samples z = mean + exp(logvar) * eps, the slip of 001 (Keras) and 004 (PyTorch), while its KL
+  (the closed form) reads logvar as the log-variance: it trains on codes of standard deviation exp(logvar), not
+  exp(logvar / 2). Evaluation's IW estimate draws from N(mean, exp(logvar)), the posterior the KL describes; any
+  proposal gives a valid estimate of log p(x)."""
+
+  def __call__(self, x, key):
+    mean, logvar = self.encode(x)
+    return self.decode(mean + jnp.exp(logvar) * jax.random.normal(key, mean.shape, mean.dtype)), mean, logvar
+
+
+def XavierDenseVAE(model_config, *, rngs):  # pylint: disable=invalid-name
+  """002's VAE (TensorFlow 1, the sklearn-like class): dense layers of model.activation (softplus), every weight
+  Xavier-uniform, every bias zero, heads included."""
+  activation = models.ACTIVATIONS[model_config.activation]
+  vae = models.VAE(models.DenseEncoder(model_config.encoder_widths, model_config.latent_dim, activation, rngs=rngs),
+                   models.DenseDecoder(model_config.decoder_widths, model_config.latent_dim, activation, rngs=rngs))
+  _reinitialise(vae, XAVIER, nnx.initializers.zeros, rngs)
+  return vae
+
+
+def TorchDenseVAE(model_config, *, rngs):  # pylint: disable=invalid-name
+  """004's VAE (PyTorch): 784-400 ReLU -> mean and "sigma" heads of 20, 20-400 ReLU -> 784; nn.Linear's default
+  init (weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))); it samples with exp(sigma) as the standard
+  deviation and takes sigma as the log-variance in its KL (LogStdSampleVAE)."""
+  activation = models.ACTIVATIONS[model_config.activation]
+  vae = LogStdSampleVAE(
+      models.DenseEncoder(model_config.encoder_widths, model_config.latent_dim, activation, rngs=rngs),
+      models.DenseDecoder(model_config.decoder_widths, model_config.latent_dim, activation, rngs=rngs))
+  _reinitialise(vae, TORCH_UNIFORM, None, rngs)
+  return vae
+
+
+class KerasBCEVAE(LogStdSampleVAE):
+  """LogStdSampleVAE whose decoder's probabilities are clipped to [1e-7, 1 - 1e-7], as Keras's binary_crossentropy
+  clips them (001 flattens the sigmoid's output first, so Keras cannot take the logits path): a pixel costs at most
+  16.1 nats, and none beyond the clip has a gradient."""
+  BOUND = math.log((1 - 1e-7) / 1e-7)
+
+  def decode(self, z):
+    return jnp.clip(self.decoder(z), -self.BOUND, self.BOUND)
+
+
+def KerasConvVAE(model_config, *, rngs):  # pylint: disable=invalid-name
+  """001's VAE (Keras): the conv model's layers with a 2x2 kernel in the decoder's last convolution, Keras's
+  default init (Glorot-uniform kernels, zero biases), its sampling slip and its clipped cross-entropy
+  (KerasBCEVAE)."""
+  activation, impl = models.ACTIVATIONS[model_config.activation], conv.conv_impl(model_config.conv_impl)
+  decoder = models.ConvDecoder(model_config.latent_dim, activation, impl=impl, rngs=rngs)
+  decoder.out = conv.Conv(32, 1, kernel_size=(2, 2), impl=impl, rngs=rngs)
+  vae = KerasBCEVAE(models.ConvEncoder(model_config.latent_dim, activation, impl=impl, rngs=rngs), decoder)
+  _reinitialise(vae, XAVIER, nnx.initializers.zeros, rngs)
+  return vae
+
+
+def TORCH_UNIFORM(key, shape, dtype=jnp.float32):  # pylint: disable=invalid-name
+  """PyTorch's nn.Linear default for a (fan_in, fan_out) kernel: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+  return jax.random.uniform(key, shape, dtype, -1.0, 1.0) / math.sqrt(shape[0])
+
+
+def _reinitialise(module, kernel_init, bias_init, rngs):
+  """Draws every kernel of `module` (Linear and Conv: a 'kernel' and a 'bias') anew from kernel_init, and every
+  bias from bias_init (None: TORCH_UNIFORM with the layer's fan-in)."""
+  for _, layer in nnx.iter_graph(module):
+    if isinstance(layer, nnx.Module) and hasattr(layer, 'kernel') and hasattr(layer, 'bias'):
+      kernel = layer.kernel[...]
+      layer.kernel[...] = kernel_init(rngs.params(), kernel.shape, kernel.dtype)
+      fan_in = math.prod(kernel.shape[:-1])
+      if bias_init is None:
+        bias = jax.random.uniform(rngs.params(), layer.bias.shape, layer.bias.dtype, -1.0, 1.0) / math.sqrt(fan_in)
+      else:
+        bias = bias_init(rngs.params(), layer.bias.shape, layer.bias.dtype)
+      layer.bias[...] = bias
