@@ -1,12 +1,25 @@
 """Shared helpers: running the CLI in a subprocess, and tiny overrides that keep every run fast."""
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# One persistent XLA compilation cache for the session, shared by this process and every CLI run it starts (they
+# inherit the environment; set before JAX is imported): the many tiny runs compile the same programs, and a
+# cached executable is the same executable, so results do not change. A tiny CLI run took 25 s cold and 12 s
+# warm on the 2-core development CPU.
+_CACHE = tempfile.mkdtemp(prefix='vae-tests-jax-cache-')
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', _CACHE)
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
 # A few hundred images and narrow layers: a whole CLI run in seconds on 2 cores.
 TINY = ('--config.data.max_train_images=400', '--config.data.max_test_images=200', '--config.train.batch_size=40',

@@ -74,3 +74,23 @@ def test_offsets_figure_decodes_the_shifted_code(trained, tmp_path):
   figures.offsets(decoded, evaluation.OFFSETS, path)
   np.testing.assert_array_equal(matplotlib.image.imread(path),
                                 matplotlib.image.imread(os.path.join(trained, 'figures', 'offsets.png')))
+
+
+def test_results_are_kept_under_keys_added_after_them(trained):
+  """results.json written before a config key existed still counts as the evaluation of the same config; a changed
+  value, or a key the config no longer has, does not."""
+  import copy  # pylint: disable=g-import-not-at-top
+  from vae import evaluation  # pylint: disable=g-import-not-at-top
+  results = read_json(os.path.join(trained, 'results.json'))
+  config = vae.load(trained).config
+  assert evaluation.evaluated_under(results, config)
+  older = copy.deepcopy(results)
+  del older['config']['model']['prior'], older['config']['eval']['manifold_extent']
+  assert evaluation.evaluated_under(older, config)
+  changed = copy.deepcopy(results)
+  changed['config']['train']['beta'] = 0.5
+  assert not evaluation.evaluated_under(changed, config)
+  gone = copy.deepcopy(results)
+  gone['config']['train']['dropout'] = 0.1
+  assert not evaluation.evaluated_under(gone, config)
+  assert not evaluation.evaluated_under({'epoch': 2}, config)

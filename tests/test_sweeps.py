@@ -136,11 +136,9 @@ def test_cut_off_evaluation_resumes_with_the_next_member(sweep_dir, tmp_path):
   for i in (0, 1):
     assert read_json(f'{workdir}/members/{i}/results.json') == read_json(f'{sweep_dir}/members/{i}/results.json')
   assert read_json(f'{workdir}/sweep.json')['summary'] == read_json(f'{sweep_dir}/sweep.json')['summary']
-  # Results computed under other settings are not the command's: each change of setting evaluates both again.
-  for iw_samples in (7, 20):
-    run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}', *SWEEP,
-            f'--config.eval.iw_samples={iw_samples}')
-    assert [read_json(f'{workdir}/members/{i}/results.json')['eval/iw_samples'] for i in (0, 1)] == [iw_samples] * 2
+  # Results computed under other settings are not the command's: a change of setting evaluates both again.
+  run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}', *SWEEP, '--config.eval.iw_samples=7')
+  assert [read_json(f'{workdir}/members/{i}/results.json')['eval/iw_samples'] for i in (0, 1)] == [7, 7]
 
 
 # --- A member that diverges ------------------------------------------------------------------------------------

@@ -60,6 +60,22 @@ def evaluated_config(config):
   return settings
 
 
+def evaluated_under(results, config):
+  """Whether results.json's `results` were computed under `config`: equal on every key its record holds (a key
+  it lacks came after it was written, as model.prior and eval.manifold_extent did)."""
+  saved, current = _flat(results.get('config')), _flat(evaluated_config(config))
+  return bool(saved) and all(k in current and current[k] == v for k, v in saved.items())
+
+
+def _flat(tree, prefix=''):
+  if not isinstance(tree, dict):
+    return None if not prefix else {prefix: tree}
+  out = {}
+  for name, sub in tree.items():
+    out.update(_flat(sub, f'{prefix}{name}.') if isinstance(sub, dict) else {f'{prefix}{name}': sub})
+  return out
+
+
 def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, folder):
   """Writes every figure; returns {name: path}."""
   paths = {name: os.path.join(folder, f'{name}.png') for name in (

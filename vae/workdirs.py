@@ -164,5 +164,5 @@ def finished_results(place, epoch):
     results = records.read_json(place.paths['results'])
   except VaeError:  # Absent or unreadable: evaluate again.
     return None
-  same = results.get('epoch') == epoch and results.get('config') == evaluation.evaluated_config(place.config)
+  same = results.get('epoch') == epoch and evaluation.evaluated_under(results, place.config)
   return results if same else None
