@@ -301,7 +301,7 @@ BAD_CONFIG_VALUES = [
     ('model.name', 'my_models.py:VAE', "model.name='my_models.py:VAE': my_models.py: no such file (from "),
     ('model.likelihood', 'poisson', "model.likelihood='poisson': unknown (allowed: bernoulli, gaussian)"),
     ('model.conv_impl', 'cudnn', "model.conv_impl='cudnn': unknown (allowed: auto, xla, patch)"),
-    ('train.optimizer', 'lamb', "train.optimizer='lamb': unknown (allowed: adam, rmsprop, sgd)"),
+    ('train.optimizer', 'lamb', "train.optimizer='lamb': unknown (allowed: adam, rmsprop, sgd, rmsprop_keras)"),
 ]
 
 
