@@ -69,10 +69,12 @@ def test_duration():
   assert progress.duration(5.4) == '5s' and progress.duration(125) == '2m05s'
 
 
-def test_resumed_run_replaces_redone_points(tmp_path):
+def test_resumed_run_replaces_redone_points(trained, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
   from conftest import DENSE, run_cli  # pylint: disable=g-import-not-at-top
-  run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={tmp_path}')
-  os.remove(os.path.join(tmp_path, 'checkpoints', '2', '_CHECKPOINT_METADATA'))  # Epoch 2 must be redone.
-  run_cli(*DENSE, '--config.train.num_epochs=3', f'--workdir={tmp_path}')
-  steps = [e.step for e in _events(str(tmp_path)).Scalars('test/neg_elbo')]
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained, workdir)  # The 2-epoch run, its events included.
+  os.remove(os.path.join(workdir, 'checkpoints', '2', '_CHECKPOINT_METADATA'))  # Epoch 2 must be redone.
+  run_cli(*DENSE, '--config.train.num_epochs=3', f'--workdir={workdir}')
+  steps = [e.step for e in _events(workdir).Scalars('test/neg_elbo')]
   assert steps == [10, 20, 30]  # Epoch 1 kept once, epoch 2 replaced (not doubled), epoch 3 added.
