@@ -1,4 +1,4 @@
-"""What the README's "Reliability" section promises, tried through the CLI as a user meets it.
+"""What docs/reliability.md promises, tried through the CLI as a user meets it.
 
 Runs killed with SIGKILL at several moments and resumed end bit-identical to an uninterrupted run; corrupt
 checkpoints are set aside; a different model's workdir, a non-finite loss, a full disk and every kind of bad config
