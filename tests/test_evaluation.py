@@ -87,6 +87,9 @@ def test_results_are_kept_under_keys_added_after_them(trained):
   older = copy.deepcopy(results)
   del older['config']['model']['prior'], older['config']['eval']['manifold_extent']
   assert evaluation.evaluated_under(older, config)
+  config.eval.manifold_extent = 3.0  # The key's absence meant 0.0: other figures now.
+  assert not evaluation.evaluated_under(older, config) and not evaluation.evaluated_under(results, config)
+  config.eval.manifold_extent = 0.0
   changed = copy.deepcopy(results)
   changed['config']['train']['beta'] = 0.5
   assert not evaluation.evaluated_under(changed, config)

@@ -98,8 +98,9 @@ def test_mixture_log_prob_matches_a_direct_mixture():
   got = losses.mixture_log_prob(*(jnp.asarray(a, jnp.float32) for a in (z, means, logvars)))
   assert got.shape == (3, 4)
   np.testing.assert_allclose(np.asarray(got), _mixture_logpdf(z, means, logvars), rtol=1e-5, atol=1e-3)
-  # Near a narrow component, where the expanded squares cancel most.
-  z = means[2] + 0.05 * rng.normal(size=(6, 5))
+  # Near a narrow component far from zero, where expanded squares cancel most (VampPrior codes are not centred).
+  means, logvars = 5.0 + 3.0 * rng.normal(size=(500, 40)), np.full((500, 40), -6.0)
+  z = means[2] + 0.05 * rng.normal(size=(6, 40))
   got = losses.mixture_log_prob(*(jnp.asarray(a, jnp.float32) for a in (z, means, logvars)))
   np.testing.assert_allclose(np.asarray(got), _mixture_logpdf(z, means, logvars), rtol=1e-5, atol=1e-3)
 

@@ -60,11 +60,18 @@ def evaluated_config(config):
   return settings
 
 
+# Keys added after results.json files were written, with the value their absence means.
+ADDED_KEYS = {'model.prior': 'standard', 'model.num_pseudo_inputs': 500, 'eval.manifold_extent': 0.0}
+
+
 def evaluated_under(results, config):
-  """Whether results.json's `results` were computed under `config`: equal on every key its record holds (a key
-  it lacks came after it was written, as model.prior and eval.manifold_extent did)."""
+  """Whether results.json's `results` were computed under `config`: equal on every key, where a key its record
+  lacks (ADDED_KEYS) counts as the value its absence meant."""
   saved, current = _flat(results.get('config')), _flat(evaluated_config(config))
-  return bool(saved) and all(k in current and current[k] == v for k, v in saved.items())
+  if not saved:
+    return False
+  saved = {**{k: v for k, v in ADDED_KEYS.items() if k in current}, **saved}
+  return saved == current
 
 
 def _flat(tree, prefix=''):

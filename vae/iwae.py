@@ -60,8 +60,8 @@ def model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, sigm
     out = models.apply(graphdef, params, 'decode', z)
     return losses.log_likelihood(out, x, likelihood, sigma) + losses.mixture_log_prob(z, *prior)
 
-  # Per sample and image: the decoder's largest array, the image, the prior's K component densities.
+  # Per sample and image: the decoder's largest array, the image, the prior's K x D squared distances.
   per_sample = max(_largest_intermediate(lambda z: models.apply(graphdef, params, 'decode', z), mean.shape[-1]),
-                   prior[0].shape[0])
+                   prior[0].size)
   chunk_size = int(max(1, min(num_samples, chunk_floats() // (x.shape[0] * max(per_sample, x.shape[1])))))
   return iw_log_likelihood(log_joint, mean, logvar, key, num_samples, chunk_size)

@@ -3,7 +3,6 @@
 Conventions: images and decoder outputs are flat (..., 784); sums run over the last axis, so every function
 returns one value per image and broadcasts over any leading (batch, sample) axes.
 """
-import functools
 import math
 
 import jax
@@ -31,14 +30,11 @@ def diag_gaussian_log_prob(z, mean, logvar):
 def mixture_log_prob(z, means, logvars):
   """log (1/K) sum_k N(z; means[k], diag(exp(logvars[k]))): z (..., D), means and logvars (K, D) -> (...).
 
-  The squared distances are expanded into matmuls (as sklearn's diagonal GMM does), so memory is (..., K), not
-  (..., K, D): the IW estimate under a 500-component VampPrior keeps its chunk size.
+  Each component's density directly, from (z - means[k])^2: the expanded form z^2 - 2 z m + m^2, which needs
+  memory (..., K) instead of (..., K, D), loses 0.01-0.07 nats in float32 at the encoder's narrowest posteriors
+  (logvar -6). The IW estimate sizes its chunks for the (..., K, D) array.
   """
-  precision = jnp.exp(-logvars)
-  matmul = functools.partial(jnp.matmul, precision=jax.lax.Precision.HIGHEST)
-  squares = (matmul(jnp.square(z), precision.T) - 2.0 * matmul(z, (means * precision).T)
-             + jnp.sum(jnp.square(means) * precision, axis=-1))
-  log_components = -0.5 * (squares + jnp.sum(logvars, axis=-1) + means.shape[-1] * LOG_2PI)
+  log_components = diag_gaussian_log_prob(z[..., None, :], means, logvars)
   return jax.nn.logsumexp(log_components, axis=-1) - math.log(means.shape[0])
 
 

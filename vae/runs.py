@@ -96,13 +96,14 @@ class Run:
     self._evaluate = {name: jax.jit(evaluate(len(scored[name])), out_shardings=replicated) for name in self._scored}
 
     preview_x = data.preprocess(self.test_images[:TB_IMAGES], data.eval_mode(config.data.preprocessing))
+    shown_x = self.test_images[:TB_IMAGES].astype(jnp.float32) / 255.0  # As pixels, whatever the model's inputs.
     likelihood = config.model.likelihood
 
     def preview(params):  # Test images, their reconstructions (from the posterior means), prior samples.
       mean, _ = models.apply(self.graphdef, params, 'encode', preview_x)
       decode = lambda z: losses.pixel_mean(models.apply(self.graphdef, params, 'decode', z), likelihood)
       prior_z = models.sample_prior(models.apply(self.graphdef, params, 'prior'), jax.random.key(0), TB_IMAGES)
-      return jnp.concatenate([preview_x, decode(mean)]), decode(prior_z)
+      return jnp.concatenate([shown_x, decode(mean)]), decode(prior_z)
 
     self._preview = jax.jit(members(preview), out_shardings=replicated)
 

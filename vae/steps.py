@@ -85,7 +85,7 @@ def loss_fn(params, graphdef, x, key, model_config, beta, objective='elbo', num_
   prior = models.apply(graphdef, params, 'prior')
   if objective == 'elbo':
     logits, mean, logvar = models.apply(graphdef, params, '__call__', x, key)
-    z = models.reparameterize(key, mean, logvar)  # The z that __call__ decoded: the same key and function.
+    z = models.reparameterize(key, mean, logvar)  # The z models.VAE.__call__ decoded (same key, same draw).
     recon = -losses.log_likelihood(logits, x, model_config.likelihood, model_config.sigma)
     metrics = losses.batch_metrics(recon, losses.kl(z, mean, logvar, prior, kl_estimator), beta)
     return metrics['loss'], metrics

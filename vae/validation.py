@@ -32,6 +32,12 @@ def check_config(config, data_devices):
                    f'(set data.validation_size)')
   if config.train.beta_schedule == 'linear' and not config.train.warmup_epochs:
     raise VaeError("train.warmup_epochs=0: the 'linear' beta schedule needs the warm-up's length")
+  if config.data.preprocessing == 'signed' and config.model.likelihood == 'bernoulli':
+    raise VaeError("data.preprocessing='signed': pixels in [-1, 1] are not Bernoulli outcomes (use a gaussian "
+                   "likelihood)")
+  if config.data.preprocessing == 'signed' and config.model.prior == 'vamp':
+    raise VaeError("data.preprocessing='signed': the VampPrior's pseudo-inputs are pixels in [0, 1] (use 'gray' or a "
+                   "binarization)")
   if config.model.prior == 'vamp' and config.train.kl_estimator == 'analytic':
     raise VaeError("train.kl_estimator='analytic': the KL to the VampPrior (model.prior='vamp') has no closed form "
                    "(use 'sample')")
