@@ -67,20 +67,11 @@ ADDED_KEYS = {'model.prior': 'standard', 'model.num_pseudo_inputs': 500, 'eval.m
 def evaluated_under(results, config):
   """Whether results.json's `results` were computed under `config`: equal on every key, where a key its record
   lacks (ADDED_KEYS) counts as the value its absence meant."""
-  saved, current = _flat(results.get('config')), _flat(evaluated_config(config))
-  if not saved:
+  if not isinstance(results.get('config'), dict) or not results['config']:
     return False
+  saved, current = records.flatten(results['config']), records.flatten(evaluated_config(config))
   saved = {**{k: v for k, v in ADDED_KEYS.items() if k in current}, **saved}
   return saved == current
-
-
-def _flat(tree, prefix=''):
-  if not isinstance(tree, dict):
-    return None if not prefix else {prefix: tree}
-  out = {}
-  for name, sub in tree.items():
-    out.update(_flat(sub, f'{prefix}{name}.') if isinstance(sub, dict) else {f'{prefix}{name}': sub})
-  return out
 
 
 def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, folder):

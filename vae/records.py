@@ -83,3 +83,11 @@ def truncate_metrics(path, last_epoch):
   records = [r for r in read_jsonl(path) if r['epoch'] <= last_epoch]
   write_text(path, ''.join(json.dumps(r, sort_keys=True) + '\n' for r in records))
   return records
+
+
+def flatten(tree, prefix=''):
+  """A nested dict (a config's, results.json's) as {dotted key: leaf}."""
+  flat = {}
+  for key, value in tree.items():
+    flat.update(flatten(value, f'{prefix}{key}.') if isinstance(value, dict) else {prefix + key: value})
+  return flat

@@ -10,6 +10,8 @@ import time
 import numpy as np
 from absl import logging
 
+from vae import records
+
 try:
   from tensorboard.compat.proto import event_pb2, summary_pb2
   from tensorboard.plugins.hparams import summary_v2 as hparams_summary
@@ -47,7 +49,7 @@ class Writer:
   def hparams(self, config):
     """The config's scalar leaves (tuples as strings) as TensorBoard hparams, written with the first scalars."""
     if self.enabled:
-      flat = {k: (v if isinstance(v, (bool, int, float, str)) else str(v)) for k, v in _flatten(config.to_dict())}
+      flat = {k: (v if isinstance(v, (bool, int, float, str)) else str(v)) for k, v in records.flatten(config.to_dict()).items()}
       self._pending.append(_event(0, summary=hparams_summary.hparams_pb(flat)))
 
   def close(self):
@@ -72,14 +74,6 @@ class Writer:
 
 def _event(step, **fields):
   return event_pb2.Event(wall_time=time.time(), step=int(step), **fields)
-
-
-def _flatten(tree, prefix=''):
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      yield from _flatten(value, f'{prefix}{key}.')
-    else:
-      yield prefix + key, value
 
 
 def _grid(images, columns):
