@@ -14,10 +14,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # One persistent XLA compilation cache for the session, shared by this process and every CLI run it starts (they
 # inherit the environment; set before JAX is imported): the many tiny runs compile the same programs, and a
 # cached executable is the same executable, so results do not change. A tiny CLI run took 25 s cold and 12 s
-# warm on the 2-core development CPU.
-_CACHE = tempfile.mkdtemp(prefix='vae-tests-jax-cache-')
-atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
-os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', _CACHE)
+# warm on the 2-core development CPU. The process that makes the folder removes it: under pytest-xdist that is the
+# controller, whose workers inherit the variable and so share the cache.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='vae-tests-jax-cache-')
+  atexit.register(shutil.rmtree, os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 

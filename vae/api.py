@@ -108,10 +108,12 @@ class Model:
     return np.asarray(data.from_unit(x, data.eval_mode(self.config.data.preprocessing)))
 
   def _batches(self, x):
-    """Fixed-size batches (the last zero-padded), so each method compiles once."""
-    padded = np.zeros((-(-len(x) // self.batch_size) * self.batch_size,) + x.shape[1:], x.dtype)
+    """Batches of `batch_size` (the last zero-padded); fewer images go in one batch padded to a power of two, so
+    each method compiles for a handful of shapes and a few images cost a few images' work, not a full batch's."""
+    size = min(self.batch_size, 1 << max(len(x) - 1, 0).bit_length())
+    padded = np.zeros((-(-len(x) // size) * size,) + x.shape[1:], x.dtype)
     padded[:len(x)] = x
-    return np.split(padded, len(padded) // self.batch_size) if len(x) else []
+    return np.split(padded, len(padded) // size) if len(x) else []
 
 
 def load(workdir, epoch=None):
