@@ -5,9 +5,10 @@ import os
 import matplotlib.image
 import numpy as np
 import pytest
+from scipy import stats
 
 import vae
-from vae import data, figures
+from vae import data, evaluation, figures
 from conftest import read_json
 
 FIGURES = ('reconstructions', 'originals_vs_reconstructions', 'samples', 'traversal', 'manifold', 'latent_scatter',
@@ -97,3 +98,24 @@ def test_results_are_kept_under_keys_added_after_them(trained):
   gone['config']['train']['dropout'] = 0.1
   assert not evaluation.evaluated_under(gone, config)
   assert not evaluation.evaluated_under({'epoch': 2}, config)
+
+
+def test_prior_quantiles_of_one_gaussian_are_scipys():
+  means, logvars = np.array([[0.0, 1.5, -2.0]]), np.array([[0.0, -1.0, 2.0]])
+  probs = np.linspace(0.001, 0.999, 13)
+  got = evaluation.prior_quantiles((means, logvars), probs, [2, 0])
+  want = stats.norm.ppf(probs[None], means[0, [2, 0], None], np.exp(0.5 * logvars[0, [2, 0], None]))
+  np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_prior_quantiles_of_a_mixture_invert_its_cdf_and_match_samples():
+  rng = np.random.default_rng(3)
+  means, logvars = rng.normal(size=(3, 2)) * 2, rng.normal(size=(3, 2)) - 1  # Narrow, well-separated components.
+  probs = stats.norm.cdf(np.linspace(-3, 3, 11))
+  got = evaluation.prior_quantiles((means, logvars), probs, [1])[0]
+  cdf = np.mean(stats.norm.cdf(got[:, None], means[:, 1], np.exp(0.5 * logvars[:, 1])), axis=1)
+  np.testing.assert_allclose(cdf, probs, atol=1e-12)
+  component = rng.integers(0, 3, 400_000)  # The mixture sampled directly: a component, then its Gaussian.
+  draws = means[component, 1] + np.exp(0.5 * logvars[component, 1]) * rng.standard_normal(400_000)
+  empirical = np.mean(draws[:, None] <= got, axis=0)  # Binomial: within 5 standard errors of probs.
+  np.testing.assert_array_less(np.abs(empirical - probs), 5 * np.sqrt(probs * (1 - probs) / len(draws)))

@@ -70,7 +70,7 @@ def test_every_figure_writes_a_png_of_its_documented_size(tmp_path):
                                                 p), (566, 370)),
       'interpolation': (lambda p: figures.interpolation(images[:40].reshape(4, 10, D), p), (602, 312)),
       'offsets': (lambda p: figures.offsets(images[:14], np.linspace(-0.5, 2.75, 14), p), (834, 138)),
-      'manifold': (lambda p: figures.manifold(images[:400].reshape(20, 20, D), np.linspace(-1.6, 1.6, 20), (0, 1),
+      'manifold': (lambda p: figures.manifold(images[:400].reshape(20, 20, D), [np.linspace(-1.6, 1.6, 20)] * 2, (0, 1),
                                               p), (768, 768)),
       'latent_scatter': (lambda p: figures.latent_scatter(rng.normal(size=(400, 2)), labels, NAMES, p), (1024, 768)),
       'learning_curves': (lambda p: figures.learning_curves(_records(3), p), (1536, 512)),
@@ -133,7 +133,7 @@ def test_manifold_puts_the_first_grid_row_at_the_bottom(tmp_path):
   values = np.arange(n * n).reshape(n, n) / (n * n - 1)
   images = np.repeat(values[..., None], D, axis=-1)
   path = tmp_path / 'm.png'
-  figures.manifold(images, np.linspace(-1, 1, n), (2, 5), str(path))
+  figures.manifold(images, [np.linspace(-1, 1, n)] * 2, (2, 5), str(path))
   pixels = _read(path, (768, 768))
   for i in range(n):
     for j in range(n):  # The image fills a 640 px square axes, 100 px from the left and 80 from the bottom.

@@ -12,7 +12,7 @@ from sklearn.decomposition import PCA
 
 from vae import figures, latent_metrics, records
 
-TRAVERSAL_VALUES = np.linspace(-3.0, 3.0, 11)  # In prior standard deviations.
+TRAVERSAL_VALUES = np.linspace(-3.0, 3.0, 11)  # Standard-normal scores of prior quantiles: z itself under N(0, I).
 MAX_TRAVERSAL_DIMS = 10
 INTERPOLATION_STEPS = 10
 # The PyTorch Fashion-MNIST write-up's (004) new clothes: the first test image's code plus each offset on every
@@ -89,20 +89,22 @@ def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, fol
   latent_dim = mean.shape[1]
   by_kl = np.argsort(-kl_per_dim, kind='stable')  # The most informative dimensions first.
   dims = by_kl[:MAX_TRAVERSAL_DIMS]
+  prior = model.prior()
   z = np.repeat(mean[:1], len(dims) * len(TRAVERSAL_VALUES), axis=0).reshape(len(dims), len(TRAVERSAL_VALUES), -1)
-  z[np.arange(len(dims)), :, dims] = TRAVERSAL_VALUES
+  z[np.arange(len(dims)), :, dims] = prior_quantiles(prior, stats.norm.cdf(TRAVERSAL_VALUES), dims)
   figures.traversal(model.decode(z.reshape(-1, latent_dim)).reshape(len(dims), len(TRAVERSAL_VALUES), 784),
                     TRAVERSAL_VALUES, dims, paths['traversal'])
 
   n = config.eval.manifold_size
   extent = config.eval.get('manifold_extent', 0.0)
-  # Equal prior mass between neighbouring rows and columns, or a linear grid (the write-ups' -3..3 and -2..2).
-  grid = np.linspace(-extent, extent, n) if extent else stats.norm.ppf(np.linspace(0.05, 0.95, n))
   pair = (0, 1) if latent_dim == 2 else tuple(sorted(by_kl[:2]))
+  # Equal prior mass between neighbouring rows and columns, or a linear grid (the write-ups' -3..3 and -2..2).
+  grids = (np.tile(np.linspace(-extent, extent, n), (2, 1)) if extent
+           else prior_quantiles(prior, np.linspace(0.05, 0.95, n), pair))
   z = np.repeat(mean[:1], n * n, axis=0).reshape(n, n, -1)
-  z[:, :, pair[0]] = grid[None, :]
-  z[:, :, pair[1]] = grid[:, None]  # figures.manifold draws row 0 at the bottom.
-  figures.manifold(model.decode(z.reshape(-1, latent_dim)).reshape(n, n, 784), grid, pair, paths['manifold'])
+  z[:, :, pair[0]] = grids[0][None, :]
+  z[:, :, pair[1]] = grids[1][:, None]  # figures.manifold draws row 0 at the bottom.
+  figures.manifold(model.decode(z.reshape(-1, latent_dim)).reshape(n, n, 784), grids, pair, paths['manifold'])
 
   if latent_dim == 2:
     figures.latent_scatter(mean, dataset.test_labels, dataset.class_names, paths['latent_scatter'])
@@ -121,6 +123,23 @@ def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, fol
   figures.interpolation(model.decode(z.reshape(-1, latent_dim)).reshape(len(ends), INTERPOLATION_STEPS, 784),
                         paths['interpolation'])
   return paths
+
+
+def prior_quantiles(prior, probs, dims):
+  """(len(dims), len(probs)): the `probs` quantiles of each coordinate in `dims` under the prior's marginal.
+
+  `prior` is (means, logvars), (K, D): a uniform mixture, whose 1-D marginals are mixtures of K Gaussians. Under
+  N(0, I) these are scipy's norm.ppf(probs); a mixture's are found by bisection on its CDF (to float64 precision).
+  """
+  means, stds = (np.asarray(a, np.float64)[:, list(dims)].T[:, :, None] for a in (prior[0], np.exp(0.5 * prior[1])))
+  probs = np.asarray(probs, np.float64)
+  shape = (len(means), len(probs))
+  lo, hi = np.full(shape, means.min() - 40 * stds.max()), np.full(shape, means.max() + 40 * stds.max())
+  for _ in range(100):  # Each halves the bracket: 100 take it below float64's spacing.
+    mid = 0.5 * (lo + hi)
+    below = np.mean(stats.norm.cdf((mid[:, None, :] - means) / stds), axis=1) < probs
+    lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+  return 0.5 * (lo + hi)
 
 
 def _interpolation_pairs(labels, num_pairs=5):

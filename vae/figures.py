@@ -127,7 +127,7 @@ def offsets(images, values, path, title='One test image\'s code shifted by the s
 
 
 def manifold(images, grid_values, dims, path, title='Learned 2-D manifold'):
-  """Images (n, n, 784), images[i, j] decoded at z[dims[0]] = grid_values[j], z[dims[1]] = grid_values[i].
+  """Images (n, n, 784), images[i, j] decoded at z[dims[0]] = grid_values[0][j], z[dims[1]] = grid_values[1][i].
 
   Drawn as one image with z[dims[1]] growing upwards, ticks at a few grid values. Size: `SIZES['manifold']`.
   """
@@ -140,8 +140,8 @@ def manifold(images, grid_values, dims, path, title='Learned 2-D manifold'):
   ax.imshow(canvas, cmap=_CMAP, vmin=0, vmax=1)
   ticks = np.unique(np.linspace(0, n - 1, min(n, 5)).round().astype(int))
   centers = ticks * SIDE + (SIDE - 1) / 2
-  ax.set_xticks(centers, [f'{grid_values[j]:.2g}' for j in ticks], fontsize=TICK_PT)
-  ax.set_yticks(canvas.shape[0] - 1 - centers, [f'{grid_values[i]:.2g}' for i in ticks], fontsize=TICK_PT)
+  ax.set_xticks(centers, [f'{grid_values[0][j]:.2g}' for j in ticks], fontsize=TICK_PT)
+  ax.set_yticks(canvas.shape[0] - 1 - centers, [f'{grid_values[1][i]:.2g}' for i in ticks], fontsize=TICK_PT)
   ax.set_xlabel(f'z[{dims[0]}]', fontsize=LABEL_PT)
   ax.set_ylabel(f'z[{dims[1]}]', fontsize=LABEL_PT)
   ax.set_title(title, fontsize=TITLE_PT)
