@@ -77,7 +77,9 @@ class Model:
   def log_likelihood(self, x, num_samples=1000, seed=0, progress=None):
     """Per-image importance-weighted estimate of log p(x) in nats, with `num_samples` samples of q(z|x).
 
-    `progress`: a description to show a progress bar (or periodic log lines) under.
+    `progress`: a description to show a progress bar (or periodic log lines) under. The draws depend on how `x` is
+    batched (`seed` folded with the batch index, batches of up to `batch_size`): the same images in a call of
+    another size get other draws, so compare estimates as estimates, not digit for digit.
     """
     key = jax.random.key(seed)
     batches = self._batches(self._inputs(x))

@@ -93,7 +93,8 @@ def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, fol
   z = np.repeat(mean[:1], len(dims) * len(TRAVERSAL_VALUES), axis=0).reshape(len(dims), len(TRAVERSAL_VALUES), -1)
   z[np.arange(len(dims)), :, dims] = prior_quantiles(prior, stats.norm.cdf(TRAVERSAL_VALUES), dims)
   figures.traversal(model.decode(z.reshape(-1, latent_dim)).reshape(len(dims), len(TRAVERSAL_VALUES), 784),
-                    TRAVERSAL_VALUES, dims, paths['traversal'])
+                    TRAVERSAL_VALUES, dims, paths['traversal'],
+                    title='Latent traversals at prior quantiles (columns: standard-normal scores)')
 
   n = config.eval.manifold_size
   extent = config.eval.get('manifold_extent', 0.0)
@@ -128,8 +129,8 @@ def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, fol
 def prior_quantiles(prior, probs, dims):
   """(len(dims), len(probs)): the `probs` quantiles of each coordinate in `dims` under the prior's marginal.
 
-  `prior` is (means, logvars), (K, D): a uniform mixture, whose 1-D marginals are mixtures of K Gaussians. Under
-  N(0, I) these are scipy's norm.ppf(probs); a mixture's are found by bisection on its CDF (to float64 precision).
+  `prior` is (means, logvars), (K, D): a uniform mixture, whose 1-D marginals are mixtures of K Gaussians, so the
+  quantiles are found by bisection on the mixture's CDF; under N(0, I) they are scipy's norm.ppf(probs) to ~1e-14.
   """
   means, stds = (np.asarray(a, np.float64)[:, list(dims)].T[:, :, None] for a in (prior[0], np.exp(0.5 * prior[1])))
   probs = np.asarray(probs, np.float64)
