@@ -4,6 +4,7 @@ uninterrupted one does. Also the KL warm-up and the per-tensor gradient normalis
 import os
 import shutil
 
+import jax
 import numpy as np
 import pytest
 
@@ -113,3 +114,17 @@ def test_eval_mode_evaluates_the_best_epoch(uninterrupted, tmp_path):
   for i, result in enumerate(results):
     values = [r[stopping.METRIC] for r in read_jsonl(os.path.join(workdir, 'members', str(i), 'metrics.jsonl'))]
     assert result['epoch'] == int(np.argmin(values)) + 1 < len(values)
+
+
+def test_finished_run_loads_from_its_best_parameters_alone(uninterrupted, tmp_path):
+  """A finished early-stopped workdir kept without its resume checkpoints (as experiments/published/ commits them)
+  still loads the best epoch, the parameters the training returned."""
+  import vae  # pylint: disable=g-import-not-at-top
+  member = str(tmp_path / 'member')
+  shutil.copytree(os.path.join(uninterrupted[0], 'members', '0'), member)
+  shutil.rmtree(os.path.join(member, 'checkpoints'))
+  model, results = vae.load(member), read_json(os.path.join(member, 'results.json'))
+  assert model.epoch == results['epoch']
+  want = uninterrupted[1][0]
+  for a, b in zip(jax.tree.leaves(model.params), jax.tree.leaves(want.params), strict=True):
+    np.testing.assert_array_equal(a, b)

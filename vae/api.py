@@ -120,17 +120,18 @@ class Model:
 
 def load(workdir, epoch=None):
   """The model saved in `workdir` by run.py: its config.json and the checkpoint of `epoch` (default: the latest,
-  or with early stopping the best validation epoch, the one results.json reports)."""
+  or with early stopping the best validation epoch, the one results.json reports, which a finished run's workdir
+  can keep alone: `checkpoints-best/` without `checkpoints/`)."""
   config_path = os.path.join(workdir, 'config.json')
   try:
     with open(config_path) as f:
       config = ml_collections.ConfigDict(json.load(f))
   except (OSError, json.JSONDecodeError) as e:
     raise VaeError(f'{config_path}: cannot read the run\'s config ({e})') from None
-  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
-    raise VaeError(f'{workdir}: no checkpoints folder (train first with run.py)')
   best = os.path.join(workdir, 'checkpoints-best')
   name = 'checkpoints-best' if epoch is None and os.path.isdir(best) and os.listdir(best) else 'checkpoints'
+  if not os.path.isdir(os.path.join(workdir, name)):  # A finished run may keep only its best parameters.
+    raise VaeError(f'{workdir}: no checkpoints folder (train first with run.py)')
   graphdef, params = models.init(config.model, jax.random.key(0))
   like = steps.init_state(params, steps.make_optimizer(config.train))
   if name == 'checkpoints-best':  # Early stopping's best epoch: step and parameters only (vae/workdirs.py).
