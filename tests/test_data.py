@@ -167,6 +167,22 @@ def test_find_dir_cache_before_system_dirs(tmp_path, monkeypatch, mnist_dir):
   assert data.find_dir('mnist') == str(tmp_path / 'cache' / 'mnist')
 
 
+def test_command_line(tmp_path, mnist_dir):
+  """`python -m vae.data` (the Makefile's data step) runs without warnings and ends a bad name with one line."""
+  import subprocess
+  import sys
+  _link_files(mnist_dir, tmp_path / 'mnist')
+  env = dict(os.environ, VAE_DATA_DIR=str(tmp_path))
+  command = [sys.executable, '-W', 'error', '-m', 'vae.data']
+  ok = subprocess.run(command + ['mnist'], env=env, capture_output=True, text=True)
+  assert ok.returncode == 0, ok.stderr
+  assert ok.stdout == f'mnist: {tmp_path / "mnist"}: 60000 train, 10000 test images, checksums ok\n'
+  assert ok.stderr == ''
+  bad = subprocess.run(command + ['cifar10'], env=env, capture_output=True, text=True)
+  assert bad.returncode == 1
+  assert bad.stderr.startswith('error: ') and 'cifar10' in bad.stderr and bad.stderr.count('\n') == 1
+
+
 # --- subset.
 
 
