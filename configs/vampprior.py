@@ -20,7 +20,8 @@ Hardtanh(0, 1)), initialised N(0.05, 0.01^2) per pixel, as their models/VAE.py d
 He-init loop (in the version whose models/Model.py creates them first, that loop re-initialises them He-normal).
 
 Differences, stated: validation and test are binarized once with this project's fixed JAX key, not numpy's seed
-777 (the same distribution, other draws).
+777 (the same distribution, other draws). On Fashion-MNIST seed 0's model the two test sets score 228.757 and
+228.767 at 1000 IW samples, a difference of 0.01 +- 0.13 (experiments/published/binarization.py).
 """
 import importlib.util
 import os
