@@ -21,7 +21,10 @@ He-init loop (in the version whose models/Model.py creates them first, that loop
 
 Differences, stated: validation and test are binarized once with this project's fixed JAX key, not numpy's seed
 777 (the same distribution, other draws). On Fashion-MNIST seed 0's model the two test sets score 228.757 and
-228.767 at 1000 IW samples, a difference of 0.01 +- 0.13 (experiments/published/binarization.py).
+228.767 at 1000 IW samples, a difference of 0.01 +- 0.13 (experiments/published/binarization.py). Two smaller
+ones: biases start at zero (theirs keep PyTorch's U(+-1/sqrt(fan_in)), as their He loop sets weights only), and the
+validation -ELBO draws the same z noise every epoch (theirs fresh noise each time), which can move the stopping
+epoch by a few epochs.
 """
 import importlib.util
 import os
