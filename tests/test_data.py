@@ -253,6 +253,25 @@ def test_preprocess_binarize_dynamic_keys(mnist):
   assert np.mean(a[~certain] != c[~certain]) > 0.1
 
 
+def test_binarize_once():
+  num_draws = 2000
+  images = np.repeat(ALL_PIXELS, num_draws, axis=0)
+  draws = {which: data.binarize_once(images, which) for which in data.EVAL_SETS}
+  p = ALL_PIXELS[0] / 255.0
+  tolerance = 5 * np.sqrt(p * (1 - p) / num_draws) + 1e-9
+  for which, out in draws.items():
+    assert out.dtype == np.uint8 and out.shape == images.shape and set(np.unique(out)) <= {0, 255}
+    assert np.all(np.abs(out.mean(axis=0) / 255 - p) <= tolerance), which
+    np.testing.assert_array_equal(out, data.binarize_once(images, which))  # Fixed: the same images every call.
+  # One draw per set, none shared; the committed runs were scored on these: key(0) folded with the set's index.
+  assert np.mean(draws['test'] != draws['validation']) > 0.1 and np.mean(draws['test'] != draws['train']) > 0.1
+  for i, which in enumerate(('test', 'train', 'validation')):
+    reference = jax.random.bernoulli(jax.random.fold_in(jax.random.key(0), i), images / 255.0)
+    np.testing.assert_array_equal(draws[which], np.asarray(reference, np.uint8) * 255)
+  with pytest.raises(ValueError):
+    data.binarize_once(images, 'tset')
+
+
 def test_preprocess_unknown_mode():
   with pytest.raises(VaeError, match='binarise'):
     data.preprocess(ALL_PIXELS, 'binarise')

@@ -195,6 +195,18 @@ def eval_mode(mode):
   return 'gray' if mode == 'binarize_dynamic' else mode
 
 
+# A dynamically binarized run scores each set binarized once, with this seed whatever the run's (so every run and
+# sweep member is scored on the same binary images), folded with the set's index here.
+EVAL_BINARIZATION_SEED = 0
+EVAL_SETS = ('test', 'train', 'validation')
+
+
+def binarize_once(images, which):
+  """uint8 images of the set `which` (one of EVAL_SETS) -> its one fixed binarization, uint8 0 / 255."""
+  key = jax.random.fold_in(jax.random.key(EVAL_BINARIZATION_SEED), EVAL_SETS.index(which))
+  return np.asarray(preprocess(images, 'binarize_dynamic', key) * 255, np.uint8)
+
+
 def main(argv):
   """`python -m vae.data NAME...` finds (or fetches) and verifies each dataset, printing where it lies."""
   for name in argv[1:] or DATASETS:

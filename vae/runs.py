@@ -18,9 +18,6 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from vae import api, data, evaluation, layout, losses, models, records, steps, validation
 from vae.errors import VaeError
 
-# The test set of a dynamically binarized run is binarized once, with this seed whatever the run's: every run and
-# sweep member is scored on the same binary images.
-TEST_BINARIZATION_SEED = 0
 TB_IMAGES = 20
 KEY_NAMES = ('perm', 'binarize', 'train', 'eval')
 
@@ -73,10 +70,9 @@ class Run:
     self.test_images, self.train_images_fixed, validation_images = (
         self.dataset.test_images, self.dataset.train_images, self.dataset.validation_images)
     if config.data.preprocessing == 'binarize_dynamic':
-      fixed = jax.random.key(TEST_BINARIZATION_SEED)
       self.test_images, self.train_images_fixed, validation_images = (
-          np.asarray(data.preprocess(images, 'binarize_dynamic', jax.random.fold_in(fixed, i)) * 255, np.uint8)
-          for i, images in enumerate((self.test_images, self.train_images_fixed, validation_images)))
+          data.binarize_once(images, which) for images, which in
+          ((self.test_images, 'test'), (self.train_images_fixed, 'train'), (validation_images, 'validation')))
     self.train_images = layout.put(self.dataset.train_images, replicated)
     # The sets scored after every epoch, one z per image: test, and validation when images are held out.
     scored = {'test': self.test_images, 'validation': validation_images}

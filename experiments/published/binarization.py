@@ -5,7 +5,7 @@ code's numpy draws.
 
 The VampPrior code binarizes validation and test once, `np.random.seed(777)`, then `np.random.binomial(1, x_val)`,
 then `np.random.binomial(1, x_test)`, x in [0, 1] (the gray value / 255); this project draws them with
-`runs.TEST_BINARIZATION_SEED` (`configs/vampprior.py` says so). Both are draws from the same distribution. This
+`data.binarize_once` (`configs/vampprior.py` says so). Both are draws from the same distribution. This
 scores the run's evaluated model (`vae.load`: the best validation epoch) on both test sets with the same
 importance-sampling seed and prints the two mean NLLs, their difference and its standard error over images.
 """
@@ -13,20 +13,18 @@ import json
 import os
 import sys
 
-import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 import vae  # pylint: disable=g-import-not-at-top,wrong-import-position
-from vae import data, runs  # pylint: disable=g-import-not-at-top,wrong-import-position
+from vae import data  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def main(workdir, iw_samples=1000):
   model = vae.load(workdir)
   config = model.config
   dataset = data.hold_out(data.load(config.data.name), config.data.validation_size, config.data.validation_images)
-  ours = np.asarray(data.preprocess(dataset.test_images, 'binarize_dynamic',
-                                    jax.random.fold_in(jax.random.key(runs.TEST_BINARIZATION_SEED), 0)))
+  ours = data.binarize_once(dataset.test_images, 'test')  # The images the run was scored on.
   np.random.seed(777)
   np.random.binomial(1, dataset.validation_images / 255.0)  # Drawn first, as the VampPrior code does.
   theirs = np.random.binomial(1, dataset.test_images / 255.0).astype(np.float32)
