@@ -1,5 +1,6 @@
 """Shared helpers: running the CLI in a subprocess, and tiny overrides that keep every run fast."""
 import atexit
+import fcntl
 import json
 import os
 import shutil
@@ -50,7 +51,17 @@ def read_jsonl(path):
 
 @pytest.fixture(scope='session')
 def trained(tmp_path_factory):
-  """The workdir of a 2-epoch tiny fashion_dense run, uninterrupted; tests must not modify it."""
-  workdir = str(tmp_path_factory.mktemp('uninterrupted'))
-  run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}')
-  return workdir
+  """The workdir of a 2-epoch tiny fashion_dense run, uninterrupted; tests must not modify it.
+
+  One run for the whole session: under pytest-xdist each worker has its own session, so the first worker to ask
+  trains it in the folder the workers share (its base temp's parent) while the others wait on a lock.
+  """
+  base = tmp_path_factory.getbasetemp()
+  shared = base.parent if os.environ.get('PYTEST_XDIST_WORKER') else base
+  workdir = shared / 'trained'
+  with open(shared / 'trained.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not (workdir / 'results.json').exists():
+      shutil.rmtree(workdir, ignore_errors=True)  # A run that failed part-way: start it again.
+      run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}')
+  return str(workdir)
