@@ -49,19 +49,26 @@ def read_jsonl(path):
     return [json.loads(line) for line in f]
 
 
-@pytest.fixture(scope='session')
-def trained(tmp_path_factory):
-  """The workdir of a 2-epoch tiny fashion_dense run, uninterrupted; tests must not modify it.
+def shared_run(tmp_path_factory, name, *args):
+  """The workdir of `run.py ARGS --workdir=...`, run once for the whole test session; tests must not modify it.
 
-  One run for the whole session: under pytest-xdist each worker has its own session, so the first worker to ask
-  trains it in the folder the workers share (its base temp's parent) while the others wait on a lock.
+  Under pytest-xdist each worker has its own session (and its own copy of a module fixture, when the module's tests
+  are spread over workers): the first worker to ask runs it in the folder the workers share (the parent of its base
+  temp) while the others wait on a lock.
   """
   base = tmp_path_factory.getbasetemp()
   shared = base.parent if os.environ.get('PYTEST_XDIST_WORKER') else base
-  workdir = shared / 'trained'
-  with open(shared / 'trained.lock', 'w') as lock:
+  workdir, done = shared / name, shared / f'{name}.done'
+  with open(shared / f'{name}.lock', 'w') as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
-    if not (workdir / 'results.json').exists():
+    if not done.exists():
       shutil.rmtree(workdir, ignore_errors=True)  # A run that failed part-way: start it again.
-      run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}')
+      run_cli(*args, f'--workdir={workdir}')
+      done.touch()
   return str(workdir)
+
+
+@pytest.fixture(scope='session')
+def trained(tmp_path_factory):
+  """The workdir of a 2-epoch tiny fashion_dense run, uninterrupted; tests must not modify it."""
+  return shared_run(tmp_path_factory, 'trained', *DENSE, '--config.train.num_epochs=2')

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import DENSE, ROOT, read_json, read_jsonl, run_cli
+from conftest import DENSE, ROOT, read_json, read_jsonl, shared_run
 
 # 2,000 images in 50 steps an epoch: long enough for a kill to land while the job trains.
 JOB = (*DENSE, '--config.data.max_train_images=2000', '--config.train.num_epochs=3')
@@ -54,9 +54,7 @@ def _assert_same_results(folder, reference):
 @pytest.fixture(scope='module')
 def one_process(tmp_path_factory):
   """The reference: one process with 2 devices."""
-  workdir = str(tmp_path_factory.mktemp('one_process'))
-  run_cli(*JOB, f'--workdir={workdir}', '--num_cpu_devices=2')
-  return workdir
+  return shared_run(tmp_path_factory, 'one_process', *JOB, '--num_cpu_devices=2')
 
 
 def test_sweep_spread_over_two_processes(one_process, tmp_path):

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import DENSE, ROOT, read_json, read_jsonl, run_cli
+from conftest import DENSE, ROOT, read_json, read_jsonl, run_cli, shared_run
 from vae import records
 
 
@@ -61,9 +61,7 @@ KILL_ARGS = DENSE + ('--config.data.max_train_images=2000', '--config.train.num_
 
 @pytest.fixture(scope='module')
 def uninterrupted(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('uninterrupted3'))
-  run_cli(*KILL_ARGS, f'--workdir={workdir}')
-  return workdir
+  return shared_run(tmp_path_factory, 'uninterrupted3', *KILL_ARGS)
 
 
 def _lines(path):
@@ -90,12 +88,11 @@ KILL_POINTS = {
 }
 
 
-@pytest.mark.parametrize('point', sorted(KILL_POINTS))
-def test_sigkill_then_rerun_is_bit_identical(point, uninterrupted, tmp_path):
+def _kill_at(point, workdir, log_path):
+  """Starts the run in `workdir` and SIGKILLs it at `point`."""
   condition, delay = KILL_POINTS[point]
-  workdir = str(tmp_path)
   args = [sys.executable, os.path.join(ROOT, 'run.py'), *KILL_ARGS, f'--workdir={workdir}']
-  with open(tmp_path.parent / f'{point}.log', 'w') as log:
+  with open(log_path, 'w') as log:
     proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=log)
     deadline = time.monotonic() + 300
     while not condition(workdir):
@@ -106,8 +103,16 @@ def test_sigkill_then_rerun_is_bit_identical(point, uninterrupted, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
   assert proc.returncode == -signal.SIGKILL
-  assert not os.path.exists(os.path.join(workdir, 'results.json'))  # Killed before the run was complete.
+  assert not os.path.exists(os.path.join(workdir, 'results.json')), point  # Killed before the run was complete.
 
+
+# Each sequence of kills, then the same command once more. A run killed mid-checkpoint is resumed and killed again
+# mid-evaluation (a point only the final evaluation reaches, whatever the run did before): one run fewer.
+@pytest.mark.parametrize('points', [('mid_epoch',), ('mid_checkpoint', 'mid_evaluation')], ids='+'.join)
+def test_sigkill_then_rerun_is_bit_identical(points, uninterrupted, tmp_path):
+  workdir = str(tmp_path)
+  for point in points:
+    _kill_at(point, workdir, tmp_path.parent / f'{point}.log')
   run_cli(*KILL_ARGS, f'--workdir={workdir}')  # The same command again.
   assert read_json(os.path.join(workdir, 'results.json')) == read_json(os.path.join(uninterrupted, 'results.json'))
   same_epochs(os.path.join(workdir, 'metrics.jsonl'), os.path.join(uninterrupted, 'metrics.jsonl'))

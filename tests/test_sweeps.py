@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import DENSE, read_json, read_jsonl, run_cli
+from conftest import DENSE, read_json, read_jsonl, run_cli, shared_run
 from vae import records, sweeps
 from vae.errors import VaeError
 
@@ -58,9 +58,7 @@ CLOSE = dict(rel=1e-5, abs=1e-5)
 
 @pytest.fixture(scope='module')
 def sweep_dir(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('sweep'))
-  run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}', *SWEEP)
-  return workdir
+  return shared_run(tmp_path_factory, 'sweep', *DENSE, '--config.train.num_epochs=2', *SWEEP)
 
 
 def test_member_matches_the_same_config_alone(sweep_dir, tmp_path):
