@@ -50,7 +50,8 @@ def read_jsonl(path):
 
 
 def shared_run(tmp_path_factory, name, *args):
-  """The workdir of `run.py ARGS --workdir=...`, run once for the whole test session; tests must not modify it.
+  """The workdir of `run.py ARGS --workdir=...`, run once for the whole test session; tests copy it before changing
+  anything (a refused run too: it takes the workdir's lock).
 
   Under pytest-xdist each worker has its own session (and its own copy of a module fixture, when the module's tests
   are spread over workers): the first worker to ask runs it in the folder the workers share (the parent of its base
@@ -64,7 +65,8 @@ def shared_run(tmp_path_factory, name, *args):
     if not done.exists():
       shutil.rmtree(workdir, ignore_errors=True)  # A run that failed part-way: start it again.
       run_cli(*args, f'--workdir={workdir}')
-      done.touch()
+      done.write_text('\n'.join(args))
+    assert done.read_text() == '\n'.join(args), f'shared_run {name!r}: asked for with other arguments'
   return str(workdir)
 
 

@@ -50,7 +50,7 @@ def test_iwae_bound_rises_with_k():
 
 
 def test_quick_variant_runs_end_to_end_with_the_iwae_objective(tmp_path):
-  """The documented :quick smoke run, trained with iwae5's objective (k = 5): one CLI run for both."""
+  """The :quick smoke run with iwae5's objective (train.objective=iwae, num_samples=5): one CLI run checks both."""
   run_cli('--config=configs/burda_mnist.py:quick', '--config.train.objective=iwae', '--config.train.num_samples=5',
           f'--workdir={tmp_path}')
   records = read_jsonl(os.path.join(tmp_path, 'metrics.jsonl'))

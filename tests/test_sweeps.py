@@ -95,8 +95,10 @@ def test_summary_mean_and_std_over_seeds(sweep_dir):
   assert 'mean +- std' in open(os.path.join(sweep_dir, 'sweep.md')).read().lower()
 
 
-def test_rerun_with_other_values_is_refused(sweep_dir):
-  result = run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={sweep_dir}', '--sweep=seed=0,2',
+def test_rerun_with_other_values_is_refused(sweep_dir, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  workdir = shutil.copytree(sweep_dir, tmp_path / 'sweep')  # A refused run still takes the workdir's lock.
+  result = run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}', '--sweep=seed=0,2',
                    '--sweep=train.beta=2', '--sweep=train.learning_rate=0.002', check=False)
   assert result.returncode == 2
   assert 'members/1/config.json: this sweep member was trained with other values (seed=1 there, 2 now)' in (
