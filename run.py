@@ -2,6 +2,8 @@
 
 Override any config key with `--config.train.num_epochs=2`; `--mode=eval` re-evaluates the latest checkpoint.
 """
+import atexit
+import gc
 import logging as std_logging
 import re
 import sys
@@ -41,6 +43,9 @@ def main(argv):
     reason = str(e.__cause__ or e).strip().splitlines()[-1].strip()
     _fail(f'--config={_flag_value(sys.argv, "config")}: cannot load ({reason})')
   import jax  # pylint: disable=g-import-not-at-top
+  # At exit the interpreter's last garbage collection walks JAX's and the libraries' object graph: 1.4 s of every
+  # run on 2 Zen 3 cores. Frozen objects are not walked; the memory goes back to the OS with the process anyway.
+  atexit.register(gc.freeze)
   std_logging.getLogger('jax._src.xla_bridge').setLevel(std_logging.WARNING)  # "Unable to initialize backend 'tpu'"
   if FLAGS.num_cpu_devices:  # On the CPU backend, whatever accelerator the machine has.
     jax.config.update('jax_platforms', 'cpu')

@@ -27,6 +27,8 @@ os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 TINY = ('--config.data.max_train_images=400', '--config.data.max_test_images=200', '--config.train.batch_size=40',
         '--config.eval.batch_size=100', '--config.eval.iw_samples=20', '--config.eval.manifold_size=5')
 DENSE = ('--config=configs/fashion_dense.py',) + TINY
+# 2,000 images in 50 steps an epoch, three epochs: long enough for a kill to land while the run trains.
+LONG = (*DENSE, '--config.data.max_train_images=2000', '--config.train.num_epochs=3')
 
 
 def run_cli(*args, check=True):
@@ -74,3 +76,10 @@ def shared_run(tmp_path_factory, name, *args):
 def trained(tmp_path_factory):
   """The workdir of a 2-epoch tiny fashion_dense run, uninterrupted; tests must not modify it."""
   return shared_run(tmp_path_factory, 'trained', *DENSE, '--config.train.num_epochs=2')
+
+
+@pytest.fixture(scope='session')
+def long_run(tmp_path_factory):
+  """The workdir of a LONG run on one process with 2 fake devices, uninterrupted: the reference of the kill tests
+  (tests/test_reliability.py) and of the two-process jobs (tests/test_distributed.py); tests must not modify it."""
+  return shared_run(tmp_path_factory, 'long_run', *LONG, '--num_cpu_devices=2')

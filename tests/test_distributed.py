@@ -9,10 +9,7 @@ import time
 
 import pytest
 
-from conftest import DENSE, ROOT, read_json, read_jsonl, shared_run
-
-# 2,000 images in 50 steps an epoch: long enough for a kill to land while the job trains.
-JOB = (*DENSE, '--config.data.max_train_images=2000', '--config.train.num_epochs=3')
+from conftest import LONG as JOB, ROOT, read_json, read_jsonl
 CLOSE = dict(rel=1e-5, abs=1e-5)
 HEARTBEAT = 5  # Seconds: a dead process is found within this (plus the service's polling).
 
@@ -51,27 +48,21 @@ def _assert_same_results(folder, reference):
     assert a['train/neg_elbo'] == pytest.approx(b['train/neg_elbo'], **CLOSE)
 
 
-@pytest.fixture(scope='module')
-def one_process(tmp_path_factory):
-  """The reference: one process with 2 devices."""
-  return shared_run(tmp_path_factory, 'one_process', *JOB, '--num_cpu_devices=2')
-
-
-def test_sweep_spread_over_two_processes(one_process, tmp_path):
+def test_sweep_spread_over_two_processes(long_run, tmp_path):
   """2 devices each, 2 members: mesh members:2,data:2, member i on process i's devices, in its own folder."""
   logs = _finish(_start(tmp_path, 2, '--sweep=seed=0,1'))
   assert 'mesh members:2,data:2 over 4 cpu device(s) in 2 process(es)' in logs[0]
   # Member 0 is the reference's config (seed 0): the layout does not change its results (tests/test_layout.py).
-  _assert_same_results(str(tmp_path / 'members' / '0'), one_process)
+  _assert_same_results(str(tmp_path / 'members' / '0'), long_run)
   member = read_json(tmp_path / 'members' / '1' / 'results.json')
-  assert member['test/neg_elbo'] != read_json(os.path.join(one_process, 'results.json'))['test/neg_elbo']
+  assert member['test/neg_elbo'] != read_json(os.path.join(long_run, 'results.json'))['test/neg_elbo']
   assert read_json(tmp_path / 'members' / '1' / 'config.json')['seed'] == 1
   assert [r['epoch'] for r in read_jsonl(tmp_path / 'members' / '1' / 'metrics.jsonl')] == [1, 2, 3]
   assert sorted(os.listdir(tmp_path / 'members' / '1' / 'checkpoints')) == ['1', '2', '3']
   assert read_json(tmp_path / 'sweep.json')['summary'][0]['num_seeds'] == 2
 
 
-def test_killed_process_ends_the_job_and_the_rerun_resumes(one_process, tmp_path):
+def test_killed_process_ends_the_job_and_the_rerun_resumes(long_run, tmp_path):
   workdir = str(tmp_path)
   procs = _start(workdir, 1)
   metrics = os.path.join(workdir, 'metrics.jsonl')
@@ -92,5 +83,5 @@ def test_killed_process_ends_the_job_and_the_rerun_resumes(one_process, tmp_path
   # The same command again resumes from the last checkpoint, and ends as one process with 2 devices does: the two
   # processes split each batch (1 device each), their gradients all-reduced by gloo.
   _finish(_start(workdir, 1))
-  _assert_same_results(workdir, one_process)
+  _assert_same_results(workdir, long_run)
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['1', '2', '3']

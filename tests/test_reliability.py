@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import DENSE, ROOT, read_json, read_jsonl, run_cli, shared_run
+from conftest import DENSE, LONG, ROOT, read_json, read_jsonl, run_cli
 from vae import records
 
 
@@ -55,13 +55,9 @@ def final_params(workdir):
 
 # --- Exact resume after SIGKILL --------------------------------------------------------------------------------
 
-# Epochs long enough (50 steps) that a kill lands inside one; three of them, a checkpoint after each.
-KILL_ARGS = DENSE + ('--config.data.max_train_images=2000', '--config.train.num_epochs=3')
-
-
-@pytest.fixture(scope='module')
-def uninterrupted(tmp_path_factory):
-  return shared_run(tmp_path_factory, 'uninterrupted3', *KILL_ARGS)
+# Epochs long enough (50 steps) that a kill lands inside one; three of them, a checkpoint after each; the batches split
+# over 2 devices. The reference is the same command uninterrupted (conftest.long_run).
+KILL_ARGS = (*LONG, '--num_cpu_devices=2')
 
 
 def _lines(path):
@@ -109,14 +105,14 @@ def _kill_at(point, workdir, log_path):
 # Each sequence of kills, then the same command once more. A run killed mid-checkpoint is resumed and killed again
 # mid-evaluation (a point only the final evaluation reaches, whatever the run did before): one run fewer.
 @pytest.mark.parametrize('points', [('mid_epoch',), ('mid_checkpoint', 'mid_evaluation')], ids='+'.join)
-def test_sigkill_then_rerun_is_bit_identical(points, uninterrupted, tmp_path):
+def test_sigkill_then_rerun_is_bit_identical(points, long_run, tmp_path):
   workdir = str(tmp_path)
   for point in points:
     _kill_at(point, workdir, tmp_path.parent / f'{point}.log')
   run_cli(*KILL_ARGS, f'--workdir={workdir}')  # The same command again.
-  assert read_json(os.path.join(workdir, 'results.json')) == read_json(os.path.join(uninterrupted, 'results.json'))
-  same_epochs(os.path.join(workdir, 'metrics.jsonl'), os.path.join(uninterrupted, 'metrics.jsonl'))
-  for a, b in zip(final_params(workdir), final_params(uninterrupted), strict=True):
+  assert read_json(os.path.join(workdir, 'results.json')) == read_json(os.path.join(long_run, 'results.json'))
+  same_epochs(os.path.join(workdir, 'metrics.jsonl'), os.path.join(long_run, 'metrics.jsonl'))
+  for a, b in zip(final_params(workdir), final_params(long_run), strict=True):
     np.testing.assert_array_equal(a, b)
   assert not glob.glob(os.path.join(workdir, 'checkpoints', '*tmp*'))  # Orbax's leftovers are cleaned up.
 

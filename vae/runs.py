@@ -15,7 +15,7 @@ import numpy as np
 from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from vae import api, data, evaluation, layout, losses, models, records, steps, validation
+from vae import api, data, layout, losses, models, records, steps, validation
 from vae.errors import VaeError
 
 TB_IMAGES = 20
@@ -143,6 +143,9 @@ class Run:
 
   def report(self, config, state, epoch, test_metrics, workdir, metrics_path):
     """Full evaluation of one member's host `state` (metrics, figures, report.md); writes results.json, returns it."""
+    # Imported here, as in workdirs.finished_results: its scipy, scikit-learn and matplotlib take 3 s of a process's
+    # start on 2 cores, spared to a run refused at its checks or stopped before its evaluation.
+    from vae import evaluation  # pylint: disable=g-import-not-at-top
     model = api.Model(config, self.graphdef, state['params'], epoch)
     results = {'epoch': epoch, 'step': int(state['step']), **test_metrics}
     t0 = time.perf_counter()

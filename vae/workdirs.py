@@ -11,7 +11,7 @@ import tempfile
 import numpy as np
 from absl import logging
 
-from vae import checkpoints, evaluation, layout, records, sweeps, validation
+from vae import checkpoints, layout, records, sweeps, validation
 from vae.errors import VaeError
 from vae.runs import select
 
@@ -160,6 +160,7 @@ def _set_aside(place, why):
 
 def finished_results(place, epoch):
   """The member's results.json if it is the evaluation of `epoch` under its current config, else None."""
+  from vae import evaluation  # pylint: disable=g-import-not-at-top  # Not at the start: see runs.Run.report.
   try:
     results = records.read_json(place.paths['results'])
   except VaeError:  # Absent or unreadable: evaluate again.
