@@ -43,8 +43,9 @@ def test_bad_mesh(spec, message):
 
 
 # Every layout against one reference: the 8 members trained on one device.
-# On 4: members only, members and data, padding lanes (3 members in 2 groups of 2 lanes), data only.
-CASES = {1: [(8, None), (1, None)], 4: [(4, None), (8, 'members:2,data:2'), (3, None), (1, None)]}
+# On 4: members only, members and data, padding lanes (3 members in 2 groups of 2 lanes), data only. (A sweep member
+# against the same config run alone, on one device: tests/test_sweeps.py.)
+CASES = {1: [(8, None)], 4: [(4, None), (8, 'members:2,data:2'), (3, None), (1, None)]}
 
 
 def _train(num_devices):
