@@ -1,5 +1,6 @@
 """TensorBoard events (read back with TensorBoard's own reader) and the progress bar / periodic lines."""
 import io
+import logging
 import os
 
 import pytest
@@ -63,6 +64,22 @@ def test_progress_plain_lines_otherwise(monkeypatch):
   bar.close()
   assert stream.getvalue() == ''  # Nothing drawn when not a terminal ...
   assert len(lines) == 1 and lines[0].startswith('IW NLL: 4/4')  # ... only periodic lines, and the last one.
+
+
+def test_epoch_line_shows_the_validation_split_where_there_is_one(caplog):
+  from vae import training  # pylint: disable=g-import-not-at-top
+  caplog.set_level(logging.INFO, logger='absl')
+  record = {'train/neg_elbo': 101.234, 'test/neg_elbo': 99.5, 'test/recon': 70.0, 'test/kl': 29.5,
+            'images_per_sec': 1000.0}
+  members = [dict(record, **{'validation/neg_elbo': v, 'test/neg_elbo': t}) for v, t in ((98.76, 99.5), (97.1, 96.0))]
+  lines = []
+  for records in ([record], members[:1], members):
+    caplog.clear()
+    training._log_epoch(records, 3, 10, 1.0, 7.0)  # pylint: disable=protected-access
+    lines.append(caplog.records[-1].getMessage())
+  assert 'validation' not in lines[0] and 'train -elbo 101.23  test -elbo 99.50 (recon 70.00' in lines[0]
+  assert 'train -elbo 101.23  validation -elbo 98.76  test -elbo 99.50' in lines[1]
+  assert '2 members  validation -elbo 97.10 .. 98.76  test -elbo 96.00 .. 99.50' in lines[2]
 
 
 def test_duration():

@@ -213,13 +213,15 @@ def _report(run, places, workdir, final, sweep, keep_finished=False):
 def _log_epoch(epoch_records, epoch, num_epochs, seconds, eta):
   r = epoch_records[0]
   if len(epoch_records) == 1:
-    logging.info('epoch %d/%d  train -elbo %.2f  test -elbo %.2f (recon %.2f, kl %.2f)  %.1fs  %.0f img/s  ETA %s',
-                 epoch, num_epochs, r['train/neg_elbo'], r['test/neg_elbo'], r['test/recon'], r['test/kl'], seconds,
-                 r['images_per_sec'], progress.duration(eta))
+    validation = f'  validation -elbo {r["validation/neg_elbo"]:.2f}' if 'validation/neg_elbo' in r else ''
+    logging.info('epoch %d/%d  train -elbo %.2f%s  test -elbo %.2f (recon %.2f, kl %.2f)  %.1fs  %.0f img/s  ETA %s',
+                 epoch, num_epochs, r['train/neg_elbo'], validation, r['test/neg_elbo'], r['test/recon'], r['test/kl'],
+                 seconds, r['images_per_sec'], progress.duration(eta))
   else:
-    test = [m['test/neg_elbo'] for m in epoch_records]
-    logging.info('epoch %d/%d  %d members  test -elbo %.2f .. %.2f  %.1fs  %.0f img/s (all members)  ETA %s', epoch,
-                 num_epochs, len(test), min(test), max(test), seconds, r['images_per_sec'], progress.duration(eta))
+    ranges = ''.join(f'  {split} -elbo {min(v):.2f} .. {max(v):.2f}' for split in ('validation', 'test')
+                     if (v := [m[f'{split}/neg_elbo'] for m in epoch_records if f'{split}/neg_elbo' in m]))
+    logging.info('epoch %d/%d  %d members%s  %.1fs  %.0f img/s (all members)  ETA %s', epoch, num_epochs,
+                 len(epoch_records), ranges, seconds, r['images_per_sec'], progress.duration(eta))
 
 
 def _try(fn, *args):
