@@ -127,7 +127,6 @@ def test_mixture_log_prob_gradients_match_the_closed_form():
       np.testing.assert_allclose(np.asarray(g), ref, rtol=0, atol=1e-4 * np.abs(ref).max())
 
 
-
 def test_one_component_mixture_is_its_gaussian():
   rng = _rng(21)
   mean, logvar = rng.normal(size=(1, 4)), rng.normal(size=(1, 4))
