@@ -1,6 +1,7 @@
 """Trains and evaluates a VAE: `python run.py --config=configs/fashion_dense.py --workdir=runs/fashion_dense`.
 
-Override any config key with `--config.train.num_epochs=2`; `--mode=eval` re-evaluates the latest checkpoint.
+Override any config key with `--config.train.num_epochs=2`; `--mode=eval` re-evaluates the latest checkpoint (the best
+validation epoch where early stopping is on).
 """
 import atexit
 import gc
@@ -15,7 +16,7 @@ config_flags.DEFINE_config_file('config', None, 'Experiment config file (configs
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Folder for checkpoints, metrics and results; rerunning resumes it.')
 flags.DEFINE_enum('mode', 'train', ['train', 'eval'], 'train: train then evaluate; eval: evaluate the latest '
-                  'checkpoint only.')
+                  'checkpoint (the best validation epoch with early stopping) only.')
 flags.DEFINE_multi_string('sweep', [], 'KEY=V1,V2,...: train one member per value at once (jax.vmap); repeat '
                           'for a grid. Keys: seed, train.beta, train.learning_rate. Members go to WORKDIR/members/<i>/.')
 flags.DEFINE_integer('num_cpu_devices', None, 'Run on the CPU as this many devices (to try layouts on a laptop).')
