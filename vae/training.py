@@ -131,7 +131,8 @@ def _final(run, places, trackers, latest):
 
 
 def evaluate(config, workdir, members=None, mesh=None):
-  """Re-evaluates the latest checkpoint(s) in `workdir` without training; returns and writes the results."""
+  """Re-evaluates the latest checkpoint(s) in `workdir` (with early stopping, the best validation epoch) without
+  training; returns and writes the results."""
   run = Run(members or [config], mesh)
   with _owned(workdir):
     places = workdirs.open_all(run, workdir, sweep=members is not None)
