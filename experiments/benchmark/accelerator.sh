@@ -1,24 +1,72 @@
 #!/usr/bin/env bash
-# The accelerator benchmark, one prepared script (a few minutes on one GPU; each measurement capped at 150 s):
-#   PYTHON=python3 VAE_DATA_DIR=/path/to/data experiments/benchmark/accelerator.sh [OUT.json]
-# writes experiments/benchmark/accelerator.json (or OUT.json): fashion_dense images/s at batch 100 as one model, a
-# 64-member sweep's aggregate images/s, the conv model with XLA's and with patch convolutions, and the IW estimate
-# of 10,000 test images x 1000 samples. $PYTHON must have jax for the accelerator (jax[cuda12], jax[tpu]) and
-# requirements.txt's other packages; $VAE_DATA_DIR is the data cache (README.md, "Data and offline use").
-set -euo pipefail
+# The accelerator benchmark in one call (about 5 minutes on one H200; each measurement capped):
+#   PYTHON=python3 VAE_DATA_DIR=/path/to/data experiments/benchmark/accelerator.sh [OUT.json] [--quick]
+# writes experiments/benchmark/accelerator.json (or OUT.json), and each part as it finishes into $PARTS (default a
+# temporary folder), so that a run cut short keeps what it measured:
+#   versions; fashion_dense at each train.matmul_precision and scan unroll; the same with XLA's command buffers over
+#   the loop; a 64-member sweep; the conv model with XLA's and patch convolutions at batch 16 and 100; the IW
+#   estimate (10,000 x 1000) and the matmul ceiling; PyTorch eager, graphed and its 64-member sweep; run.py end to
+#   end (cold and warm compilation cache, and trained at TF32), with its phases and test NLL.
+# $PYTHON needs jax for the accelerator and requirements.txt's packages (torch optional); --quick: a smoke test on
+# a CPU (every part, a few steps each), not figures to quote.
+set -uo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-python3}
-OUT_FILE=${1:-experiments/benchmark/accelerator.json}
-w() { timeout 150 "$PY" experiments/benchmark/benchmark.py --worker="$@" | tail -n 1 || echo '{"failed": true}'; }
-{
-  echo '{'
-  echo "\"device\": $("$PY" -c 'import jax, json; print(json.dumps({"backend": jax.default_backend(), "kind": jax.devices()[0].device_kind, "count": jax.device_count(), "jax": jax.__version__}))'),"
-  echo "\"fashion_dense\": $(w jax --config=fashion_dense),"
-  echo "\"sweep_64\": $(w jax --config=fashion_dense --members=64),"
-  echo "\"conv_xla\": $(w jax --config=mnist18_conv --conv_impl=xla),"
-  echo "\"conv_patch\": $(w jax --config=mnist18_conv --conv_impl=patch),"
-  echo "\"iwae\": $(w iwae)"
-  echo '}'
-} > "$OUT_FILE.tmp"
-"$PY" -m json.tool "$OUT_FILE.tmp" > "$OUT_FILE" && rm "$OUT_FILE.tmp"
-cat "$OUT_FILE"
+OUT_FILE=experiments/benchmark/accelerator.json
+QUICK=
+for arg in "$@"; do case "$arg" in --quick) QUICK=--quick;; *) OUT_FILE=$arg;; esac; done
+PARTS=${PARTS:-$(mktemp -d)}
+mkdir -p "$PARTS"
+CACHE=$(mktemp -d)  # A fresh compilation cache: the first run.py is cold, the second warm.
+B=experiments/benchmark
+# part NAME SECONDS [ENV=VALUE ...] -- COMMAND...: one JSON object into $PARTS/NAME.json, or {"failed": ...}.
+part() {
+  local name=$1 limit=$2; shift 2
+  local envs=(); while [ "$1" != "--" ]; do envs+=("$1"); shift; done; shift
+  local t0=$SECONDS
+  if env "${envs[@]}" timeout "$limit" "$@" > "$PARTS/$name.out" 2> "$PARTS/$name.err"; then
+    tail -n 1 "$PARTS/$name.out" > "$PARTS/$name.json"
+  else
+    "$PY" -c 'import json, sys; print(json.dumps({"failed": sys.argv[1], "stderr": open(sys.argv[2]).read()[-1500:]}))' \
+      "exit $? after $((SECONDS - t0)) s (limit $limit s)" "$PARTS/$name.err" > "$PARTS/$name.json"
+  fi
+  echo "$name: $((SECONDS - t0)) s $(head -c 300 "$PARTS/$name.json")" >&2
+}
+ACC=("$PY" $B/accelerator.py $QUICK)
+CMDBUF="XLA_FLAGS=--xla_gpu_enable_command_buffer=+WHILE --xla_gpu_command_buffer_unroll_loops=true"
+FAST=(--config.train.num_epochs=2 --config.data.max_train_images=2000 --config.eval.iw_samples=10)
+E2E=(); [ -n "$QUICK" ] && E2E=("${FAST[@]}")
+
+# In order of importance: a run cut short by an outer timeout loses the last.
+part versions 60 -- "${ACC[@]}" --worker=versions
+part dense 120 -- "${ACC[@]}" --worker=grid --config=fashion_dense --precision=float32,tensorfloat32 --unroll=1,4,16
+part sweep64 90 -- "${ACC[@]}" --worker=grid --config=fashion_dense --members=64 --precision=float32,tensorfloat32
+part conv 150 -- "${ACC[@]}" --worker=grid --config=mnist18_conv --conv_impl=xla,patch --batch_size=16,100
+part iwae 60 -- "$PY" $B/benchmark.py --worker=iwae $QUICK
+part ceiling 60 -- "$PY" $B/benchmark.py --worker=ceiling $QUICK
+part run_cold 120 -- "${ACC[@]}" --worker=e2e --cache="$CACHE" -- "${E2E[@]}"
+part run_warm 120 -- "${ACC[@]}" --worker=e2e --cache="$CACHE" -- "${E2E[@]}"
+part run_tf32 120 -- "${ACC[@]}" --worker=e2e --cache="$CACHE" -- --config.train.matmul_precision=tensorfloat32 "${E2E[@]}"
+rm -rf "$CACHE"
+part torch 150 -- "${ACC[@]}" --worker=torch
+part dense_command_buffer 90 "$CMDBUF" -- "${ACC[@]}" --worker=grid --config=fashion_dense --precision=float32,tensorfloat32 --unroll=1,16
+# For planning long runs: an epoch of the published rows' models (Burda's IWAE k = 50, the VampPrior).
+part burda_iwae50 60 -- "${ACC[@]}" --worker=grid --config=burda_mnist:iwae50 --epochs=1
+part vamp 60 -- "${ACC[@]}" --worker=grid --config=vampprior:mnist_vamp --epochs=1
+
+"$PY" - "$PARTS" "$OUT_FILE" "$QUICK" <<'EOF'
+import datetime, json, os, subprocess, sys
+parts, out, quick = sys.argv[1:]
+result = {'date': datetime.date.today().isoformat(), 'quick': bool(quick),
+          'commit': os.environ.get('COMMIT') or subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
+                                                               capture_output=True, text=True).stdout.strip()}
+for name in sorted(os.listdir(parts)):
+  if name.endswith('.json'):
+    try:
+      result[name[:-5]] = json.load(open(os.path.join(parts, name)))
+    except ValueError as e:
+      result[name[:-5]] = {'failed': f'unreadable output: {e}'}
+with open(out, 'w') as f:
+  json.dump(result, f, indent=2)
+print(f'written to {out}')
+EOF
