@@ -12,7 +12,7 @@ run: data
 	$(PY) run.py --config=configs/fashion_dense.py --workdir=runs/fashion_dense
 
 test: data
-	$(PY) -m pytest -q -n logical --maxprocesses=4 --dist worksteal tests
+	$(PY) -m pytest -q -n logical --maxprocesses=8 --dist worksteal tests
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)

@@ -6,6 +6,7 @@ validation epoch where early stopping is on).
 import atexit
 import gc
 import logging as std_logging
+import os
 import re
 import sys
 
@@ -30,6 +31,9 @@ flags.DEFINE_bool('distributed', False, 'Start JAX\'s distributed runtime with t
                   'TPU pods, Open MPI) instead of the three flags above.')
 flags.DEFINE_integer('heartbeat_timeout', 60, 'Seconds without a heartbeat after which a process of the job is '
                      'taken for dead and the others stop.')
+flags.DEFINE_string('compilation_cache', None, 'Folder of JAX\'s persistent compilation cache, so that a second run '
+                    'of a config reuses its compiled programs; default $JAX_COMPILATION_CACHE_DIR, else '
+                    '~/.cache/vae/jax; empty: off.')
 flags.mark_flags_as_required(['config', 'workdir'])
 FLAGS = flags.FLAGS
 
@@ -48,6 +52,7 @@ def main(argv):
   # run on 2 Zen 3 cores. Frozen objects are not walked; the memory goes back to the OS with the process anyway.
   atexit.register(gc.freeze)
   std_logging.getLogger('jax._src.xla_bridge').setLevel(std_logging.WARNING)  # "Unable to initialize backend 'tpu'"
+  _compilation_cache(jax)
   if FLAGS.num_cpu_devices:  # On the CPU backend, whatever accelerator the machine has.
     jax.config.update('jax_platforms', 'cpu')
     jax.config.update('jax_num_cpu_devices', FLAGS.num_cpu_devices)
@@ -60,8 +65,12 @@ def main(argv):
     members = sweeps.member_configs(config, FLAGS.sweep) if FLAGS.sweep else None
     run = training.train_and_evaluate if FLAGS.mode == 'train' else training.evaluate
     results = run(config, FLAGS.workdir, members, FLAGS.mesh)
-  except VaeError as e:
+  except VaeError as e:  # A lost process can surface as one, e.g. a checkpoint save whose collective failed.
+    _end_if_process_lost(e)
     _fail(e)
+  except jax.errors.JaxRuntimeError as e:
+    _end_if_process_lost(e)
+    raise
   diverged = [i for i, r in enumerate(results) if 'diverged' in r]
   if diverged:  # The others finished: exit non-zero all the same, so that a script notices.
     first = results[diverged[0]]['diverged']
@@ -78,11 +87,29 @@ def _start_distributed(jax):
     _fail('--coordinator_address, --num_processes and --process_id go together (or --distributed alone)')
   try:
     # The shutdown barrier waits for process 0's evaluation (the others have nothing left to do): a long timeout;
-    # a process that dies is still found within the heartbeat timeout.
+    # a process that dies is still found within the heartbeat timeout. A process in a collective then learns of it
+    # from gloo first (main reports it in one line); one that learns of it from the coordination service is ended
+    # by JAX's client in C++ (jaxlib 0.10's missed_heartbeat_callback cannot call Python: std::bad_cast).
     jax.distributed.initialize(**({} if FLAGS.distributed else given), heartbeat_timeout_seconds=FLAGS.heartbeat_timeout,
                                shutdown_timeout_seconds=7 * 24 * 3600)
   except (RuntimeError, ValueError) as e:
     _fail(f'jax.distributed.initialize: {str(e).strip().splitlines()[0]}')
+
+
+def _compilation_cache(jax):
+  """JAX's persistent compilation cache in --compilation_cache: every program, however quick to compile (this
+  project's take 0.1 to 5 s each; JAX's default caches only those over 1 s). A cached executable is the same
+  executable, so results do not change."""
+  folder = FLAGS.compilation_cache
+  if folder is None:
+    folder = os.environ.get('JAX_COMPILATION_CACHE_DIR') or os.path.expanduser('~/.cache/vae/jax')
+  if folder:
+    jax.config.update('jax_compilation_cache_dir', folder)
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+    jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+    jax.config.update('jax_compilation_cache_max_size', 2 ** 30)  # Least recently used entries go past 1 GiB.
+  else:
+    jax.config.update('jax_enable_compilation_cache', False)
 
 
 def parse_flags(argv):
@@ -115,6 +142,36 @@ def _fail(message):
 def _quiet_libraries(record):
   """Keeps warnings and this project's log lines; drops the libraries' (Orbax's, XLA's) chatter at INFO."""
   return record.levelno >= std_logging.WARNING or not any(p in record.pathname for p in ('/orbax/', 'xla_bridge'))
+
+
+def _end_if_process_lost(error):
+  """Ends this process with one line and exit 2 if `error` (or the error it was raised from) is a gloo collective
+  that failed in a job of several processes: another process of the job is lost."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from vae import sweeps, workdirs  # pylint: disable=g-import-not-at-top
+  text, cause = '', error
+  while cause is not None:  # `raise VaeError(...) from None` keeps the original in __context__.
+    text, cause = f'{text} {cause}', cause.__cause__ or cause.__context__
+  gloo = re.search(r'Gloo ([\w-]+) failed', text)
+  if not (gloo and jax.distributed.is_initialized()):
+    return
+  me, peer = jax.process_index(), re.search(r'Connection (closed|reset) by peer', text)
+  reason = f'gloo {gloo.group(1).lower()} failed{f": connection {peer.group(1)} by peer" if peer else ""}'
+  # Gloo names the peer's address, not its index: the index is known when the job has one other process only.
+  who = f'process {1 - me} of the job is lost' if jax.process_count() == 2 else (
+      f'process {me} lost another process of the job')
+  if FLAGS.mode == 'train':
+    num_members = len(sweeps.member_configs(FLAGS.config, FLAGS.sweep)) if FLAGS.sweep else None
+    then = f'resumes from epoch {workdirs.resume_epoch(FLAGS.workdir, num_members)}'
+  else:
+    then = 'evaluates again'
+  print(f'error: {who} ({reason}); rerunning the same command on every process {then}', file=sys.stderr)
+  logging.flush()
+  sys.stdout.flush()
+  sys.stderr.flush()
+  # Not sys.exit: at exit JAX's shutdown barrier would wait for the lost process, then abort this one (exit 134,
+  # after pages of the coordination service's diagnostics).
+  os._exit(2)  # pylint: disable=protected-access
 
 
 if __name__ == '__main__':

@@ -47,7 +47,7 @@ def get_config(variant='mnist'):
   config.model.latent_dim = 20 if variant == 'writeup20' else 2
   config.model.likelihood = 'gaussian' if fashion else 'bernoulli'
   config.model.sigma = 1.0
-  config.model.conv_impl = 'auto'  # auto | xla | patch, conv models only; auto: patch on CPU, XLA's conv elsewhere.
+  config.model.conv_impl = 'auto'  # auto | xla | patch, conv models only; auto: the faster here (vae/conv.py).
   config.model.prior = 'standard'  # standard: N(0, I) | vamp: the VampPrior, a mixture of the posteriors of
   config.model.num_pseudo_inputs = 500  # ... this many learnt pseudo-inputs (vamp only; needs kl_estimator sample).
 
@@ -65,6 +65,9 @@ def get_config(variant='mnist'):
   config.train.warmup_epochs = 0
   config.train.grad_norm = 'none'  # none | per_tensor: each gradient tensor / (its L2 norm + 1e-7) first.
   config.train.kl_estimator = 'analytic'  # analytic | sample: log q(z|x) - log p(z) at the decoded z.
+  config.train.matmul_precision = 'float32'  # float32 | tensorfloat32 | bfloat16 | default: the step's
+  # matmuls; full float32 reproduces the CPU's numbers on a GPU (docs/config.md). Scores are float32 always.
+  config.train.scan_unroll = 1  # Steps per iteration of the epoch's lax.scan (speed only; docs/performance.md).
   config.train.early_stopping_patience = 0  # 0: off; else stop after more epochs than this without a better
   # validation -ELBO (needs data.validation_size) and report the best validation epoch.
   config.train.checkpoint_every_epochs = 1

@@ -56,6 +56,9 @@ def get_config(variant='fashion'):
   config.train.lr_schedule = 'constant'
   config.train.grad_norm = 'per_tensor'
   config.train.kl_estimator = 'sample'
+  config.train.matmul_precision = 'float32'  # float32 | tensorfloat32 | bfloat16 | default: the step's
+  # matmuls; full float32 reproduces the CPU's numbers on a GPU (docs/config.md). Scores are float32 always.
+  config.train.scan_unroll = 1  # Steps per iteration of the epoch's lax.scan (speed only; docs/performance.md).
   config.train.beta_schedule = 'linear'
   config.train.warmup_epochs = 100
   config.train.early_stopping_patience = 50

@@ -23,6 +23,21 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
+# On a GPU, several test processes (pytest-xdist workers, the CLI runs they start) share one device: each takes what
+# it needs, not the 75% of its memory that XLA's client preallocates by default (the second process then cannot start).
+os.environ.setdefault('XLA_PYTHON_CLIENT_PREALLOCATE', 'false')
+# The tests check the math at full float32 on every backend, the CPU's only precision: a GPU's default TF32 matmuls
+# (10-bit mantissas, ~1e-3 relative) would fail comparisons whose tolerances come from float32 rounding (~1e-6 per
+# operation). Set before JAX is imported, so this process and every CLI run it starts inherit it. The tests of the
+# fast path set their precision themselves (tests/test_steps.py).
+os.environ.setdefault('JAX_DEFAULT_MATMUL_PRECISION', 'float32')
+
+# The same float32 math computed under another batch shape, vmap or fusion: GEMM kernels (a GPU's are chosen by
+# shape) sum in another order. A 784-long dot then moves by ~sqrt(784) x 6e-8 ~ 2e-6 of its terms' magnitude, a few
+# layers compound that to ~1e-5; 1e-4 leaves a margin, and atol covers outputs near zero. Bitwise equality across
+# shapes holds on the CPU only.
+REORDERED = dict(rtol=1e-4, atol=1e-5)
+
 # A few hundred images and narrow layers: a whole CLI run in seconds on 2 cores.
 TINY = ('--config.data.max_train_images=400', '--config.data.max_test_images=200', '--config.train.batch_size=40',
         '--config.eval.batch_size=100', '--config.eval.iw_samples=20', '--config.eval.manifold_size=5')

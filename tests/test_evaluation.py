@@ -73,8 +73,11 @@ def test_offsets_figure_decodes_the_shifted_code(trained, tmp_path):
   decoded = np.stack([model.decode((mean + v)[None])[0] for v in evaluation.OFFSETS])
   path = str(tmp_path / 'offsets.png')
   figures.offsets(decoded, evaluation.OFFSETS, path)
-  np.testing.assert_array_equal(matplotlib.image.imread(path),
-                                matplotlib.image.imread(os.path.join(trained, 'figures', 'offsets.png')))
+  # The PNGs hold 8-bit pixels: decodes that differ by float32 rounding (each code decoded alone here, 14 at once
+  # there) may land on either side of a level, so a pixel may differ by one level (1/255), never more.
+  drawn, saved = (matplotlib.image.imread(p) for p in (path, os.path.join(trained, 'figures', 'offsets.png')))
+  np.testing.assert_allclose(drawn, saved, rtol=0, atol=1 / 255 + 1e-6)
+  assert np.mean(drawn != saved) < 0.01
 
 
 def test_results_are_kept_under_keys_added_after_them(trained):

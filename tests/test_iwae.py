@@ -7,8 +7,8 @@ from scipy import stats
 
 from vae import iwae
 
-# Jitted, with the log-joint function and the sample counts static.
-iw_log_likelihood = jax.jit(iwae.iw_log_likelihood, static_argnums=(0, 4, 5))
+# Jitted, with the log-joint function, the sample counts and the block size static.
+iw_log_likelihood = jax.jit(iwae.iw_log_likelihood, static_argnums=(0, 4, 5, 6))
 
 
 def linear_gaussian(seed=0, x_dim=5, z_dim=2, noise=0.5):
@@ -71,19 +71,38 @@ def test_single_sample_is_unbiased_elbo():
   np.testing.assert_allclose(np.mean(np.asarray(draws), axis=0), elbo, atol=6 * stderr.max())
 
 
-def test_overhanging_chunk_is_masked():
+def _log_mean_exp_of_draws(log_joint, mean, logvar, key, num_samples, chunk_size):
+  """The estimate from the documented draws, recomputed with scipy's densities: chunk c of `chunk_size` draws from
+  fold_in(key, c), the first `num_samples` of them kept."""
+  num_chunks = -(-num_samples // chunk_size)
+  eps = jnp.concatenate([jax.random.normal(jax.random.fold_in(key, c), (chunk_size,) + mean.shape)
+                         for c in range(num_chunks)])[:num_samples]
+  z = mean + jnp.exp(0.5 * logvar) * eps
+  std = np.exp(0.5 * np.asarray(logvar, np.float64))
+  log_w = np.asarray(log_joint(z), np.float64) - stats.norm(np.asarray(mean), std).logpdf(np.asarray(z)).sum(-1)
+  return np.log(np.mean(np.exp(log_w), axis=0))
+
+
+@pytest.mark.parametrize('block_size', [None, 1, 2, 5])
+def test_draws_are_the_chunks_first_samples_in_any_blocks(block_size):
+  """7 samples in chunks of 5: the second chunk's first 2 draws complete them, whatever blocks they are decoded in
+  (2 is no divisor of 5: blocks of 1 then)."""
   log_joint, _, post_mean, _ = linear_gaussian(seed=3)
   mean = jnp.asarray(post_mean, jnp.float32)
-  logvar = jnp.zeros_like(mean)
-  # 7 samples in chunks of 5: the overhanging 3 of the second chunk must be masked out, so the estimate equals
-  # the log-mean-exp over exactly the first 7 draws.
+  logvar = jnp.full_like(mean, -0.5)
   key = jax.random.key(4)
-  estimate = iw_log_likelihood(log_joint, mean, logvar, key, 7, 5)
-  eps = jnp.concatenate([jax.random.normal(jax.random.fold_in(key, c), (5,) + mean.shape) for c in range(2)])[:7]
-  z = mean + jnp.exp(0.5 * logvar) * eps
-  log_w = np.asarray(log_joint(z)) - stats.norm(np.asarray(mean), 1.0).logpdf(np.asarray(z)).sum(-1)
-  expected = np.log(np.mean(np.exp(log_w.astype(np.float64)), axis=0))
-  np.testing.assert_allclose(estimate, expected, rtol=1e-5)
+  estimate = iw_log_likelihood(log_joint, mean, logvar, key, 7, 5, block_size)
+  # Float32 log-weights (about -10) against float64 ones, combined in another order: ~1e-6 relative apart.
+  np.testing.assert_allclose(estimate, _log_mean_exp_of_draws(log_joint, mean, logvar, key, 7, 5), rtol=1e-5)
+
+
+def test_fewer_samples_than_a_chunk_are_its_first_draws():
+  log_joint, _, post_mean, _ = linear_gaussian(seed=5)
+  mean = jnp.asarray(post_mean, jnp.float32)
+  logvar = jnp.zeros_like(mean)
+  key = jax.random.key(6)
+  estimate = iw_log_likelihood(log_joint, mean, logvar, key, 3, 8, 1)
+  np.testing.assert_allclose(estimate, _log_mean_exp_of_draws(log_joint, mean, logvar, key, 3, 8), rtol=1e-5)
 
 
 class FakeDevice:
@@ -102,6 +121,14 @@ def test_chunk_floats_follow_the_device_memory():
   for silent in (None, {}, {'bytes_in_use': gib}):  # The CPU reports None; no limit, no share of it.
     assert iwae.chunk_floats(FakeDevice(silent)) == iwae.CHUNK_FLOATS == 2 ** 25
   assert iwae.chunk_floats(jax.devices('cpu')[0]) == iwae.CHUNK_FLOATS  # The real CPU: chunks as before.
+
+
+def test_blocks_are_cache_sized_on_the_cpu_and_whole_chunks_elsewhere():
+  gib = 2 ** 30
+  accelerator = FakeDevice({'bytes_limit': 16 * gib, 'bytes_in_use': 4 * gib})
+  assert iwae.block_floats(accelerator) == iwae.chunk_floats(accelerator)
+  for cpu in (FakeDevice(None), jax.devices('cpu')[0]):
+    assert iwae.block_floats(cpu) == iwae.CPU_BLOCK_FLOATS < iwae.chunk_floats(cpu)
 
 
 def test_model_log_likelihood_follows_the_vampprior():

@@ -4,7 +4,8 @@ import math
 
 import numpy as np
 import pytest
-from scipy import integrate, stats
+from scipy import integrate, special, stats
+from sklearn import linear_model
 
 from vae import latent_metrics
 
@@ -125,6 +126,40 @@ def test_probe_reaches_bayes_accuracy():
   latents[:, 0] += np.where(labels == 1, mu, -mu)
   acc = latent_metrics.linear_probe_acc(latents[:5000], labels[:5000], latents[5000:], labels[5000:])
   assert acc == pytest.approx(stats.norm.cdf(mu), abs=0.01)  # sd over 20000 test points is 0.0026.
+
+
+def _softmax_objective(x, labels, coef, intercept):
+  """sklearn's LogisticRegression(C=1) objective in float64: mean cross-entropy + |coef|^2 / (2N) (binomial for
+  two classes, whose single coef_ is passed as (1, D))."""
+  if coef.shape[0] == 1:  # Binomial: the two-class softmax with scores (0, w x + b).
+    coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.append(0.0, intercept)
+  scores = x @ coef.T + intercept
+  cross_entropy = np.mean(special.logsumexp(scores, axis=1) - scores[np.arange(len(x)), labels])
+  return cross_entropy + 0.5 / len(x) * np.sum(np.square(coef))
+
+
+@pytest.mark.parametrize('num_classes', [2, 3, 10])
+def test_logistic_regression_reaches_sklearns_optimum(num_classes):
+  """The fit minimises sklearn's LogisticRegression() objective: against sklearn's own L-BFGS run in float64 to a
+  tolerance of 1e-12, the same loss to float32 resolution, the same coefficients and the same predictions."""
+  rng = _rng(10 + num_classes)
+  centres, labels = 1.5 * rng.normal(size=(num_classes, 6)), rng.integers(0, num_classes, size=5000)
+  x = centres[labels] + rng.normal(size=(5000, 6))  # Overlapping classes.
+  classes, coef, intercept = latent_metrics.logistic_regression(x[:3000], labels[:3000])
+  reference = linear_model.LogisticRegression(tol=1e-12, max_iter=100000).fit(x[:3000], labels[:3000])
+  np.testing.assert_array_equal(classes, reference.classes_)
+  ours = coef if num_classes > 2 else (coef[1] - coef[0])[None]
+  ours_intercept = intercept if num_classes > 2 else intercept[1:] - intercept[:1]
+  best = _softmax_objective(x[:3000], labels[:3000], reference.coef_, reference.intercept_)
+  # Our loss is float32 (resolution 1.2e-7 relative): the fit stops where it sees no decrease, within a few units
+  # of that of the optimum (about one here).
+  assert _softmax_objective(x[:3000], labels[:3000], ours, ours_intercept) == pytest.approx(best, rel=5e-7)
+  # A loss within delta of the optimum puts the coefficients within sqrt(2 delta / curvature), widest along the
+  # flattest direction, whose curvature is the penalty's 1 / 3000: with losses below 0.6, sqrt(2 * 3e-7 * 3000).
+  np.testing.assert_allclose(ours, reference.coef_, atol=0.04)
+  np.testing.assert_allclose(ours_intercept, reference.intercept_, atol=0.04)
+  predictions = classes[np.argmax(x[3000:] @ coef.T + intercept, axis=1)]
+  assert np.mean(predictions == reference.predict(x[3000:])) > 0.998  # Only points on a boundary may differ.
 
 
 # active_units.

@@ -5,8 +5,12 @@ Nothing a kill or a bad disk does can cost more than the epochs since the last c
   leaves the previous checkpoints as they were; the temporary folder is cleaned up at the next start.
 - Each checkpoint records the sha256 of its arrays; one that fails to restore or to match it is reported, moved
   to WORKDIR/checkpoints-unreadable/ (kept for inspection, never deleted) and the one before it is used.
-- A save that fails (full disk, unwritable folder) is a VaeError; the checkpoints before it stay intact.
-Saving is synchronous: when `save` returns, the epoch is on disk.
+- A save that fails (full disk, unwritable folder) is a VaeError naming its epoch; the checkpoints before it stay
+  intact.
+In a single-process run saving is asynchronous (Orbax's): `save` takes the host arrays and returns while they are
+written, so the next epoch trains meanwhile; the next `save`, any read and `finish` wait for it first, and report
+its failure then. A job of several processes saves synchronously: Orbax's background finalisation synchronises the
+processes from another thread, which raced with the training's own collectives (a job aborted in tests).
 """
 import contextlib
 import hashlib
@@ -33,15 +37,18 @@ class Checkpoints:
     self.unreadable = self.directory + '-unreadable'
     # Read-only (vae.load): neither create folders nor clean up temporary ones, which may be a running save.
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only,
-                                           cleanup_tmp_directories=not read_only, enable_async_checkpointing=False)
+                                           cleanup_tmp_directories=not read_only,
+                                           enable_async_checkpointing=jax.process_count() == 1)
     try:
       self.manager = ocp.CheckpointManager(self.directory, options=options,
                                             item_handlers=ocp.StandardCheckpointHandler())
     except OSError as e:
       raise VaeError(f'{self.directory}: cannot open the checkpoint folder ({e.strerror or e})') from None
+    self._writing = None  # The epoch whose save is under way.
 
   def latest_epoch(self):
     """The epoch of the newest complete checkpoint, or None."""
+    self.finish()
     return self.manager.latest_step()
 
   def check_compatible(self, like):
@@ -63,6 +70,7 @@ class Checkpoints:
 
   def restore(self, epoch, like):
     """The state saved at `epoch`, as the pytree `like`; raises VaeError if it cannot be read back or verified."""
+    self.finish()
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
     try:
       with _quiet_orbax():
@@ -80,6 +88,7 @@ class Checkpoints:
 
     Unreadable checkpoints on the way are logged and, with `set_aside`, moved to WORKDIR/checkpoints-unreadable/.
     """
+    self.finish()
     for epoch in sorted(self.manager.all_steps(), reverse=True):
       try:
         return self.restore(epoch, like), epoch
@@ -89,32 +98,58 @@ class Checkpoints:
     return None, 0
 
   def save(self, epoch, state):
-    """Writes `state` as `epoch` with the sha256 of its arrays; raises VaeError if it cannot."""
-    previous = [s for s in self.manager.all_steps() if s != epoch]
-    kept = f'the checkpoint of epoch {max(previous)} is intact' if previous else 'no earlier checkpoint exists'
+    """Starts writing the host pytree `state` as `epoch`, with the sha256 of its arrays; raises VaeError if the
+    previous save failed or this one cannot start."""
+    self.finish()
     needed = sum(leaf.nbytes for leaf in jax.tree.leaves(state)) + 2 ** 20  # Arrays (stored uncompressed) + metadata.
     free = shutil.disk_usage(self.directory).free
     if free < needed:
       raise VaeError(f'{self.directory}: cannot save the checkpoint of epoch {epoch} (it needs about '
-                     f'{needed / 2 ** 20:.1f} MB, the disk has {free / 2 ** 20:.1f} MB free); {kept}')
+                     f'{needed / 2 ** 20:.1f} MB, the disk has {free / 2 ** 20:.1f} MB free); {self._kept(epoch)}')
     try:
       with _quiet_orbax():
         self.manager.save(epoch, args=ocp.args.StandardSave(state), custom_metadata={'sha256': digest(state)},
                           force=True)
     except (OSError, ValueError) as e:
-      for name in os.listdir(self.directory):  # Orbax's unfinished temporary folder: give its space back.
-        if name.startswith(f'{epoch}.') and 'tmp' in name:
-          shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
-      raise VaeError(f'{self.directory}: cannot save the checkpoint of epoch {epoch} ({_os_reason(e)}); '
-                     f'{kept}') from None
+      self._failed(epoch, e)
+    self._writing = epoch
+
+  def finish(self):
+    """Waits for the save under way; raises VaeError naming its epoch if it failed."""
+    if self._writing is None:
+      return
+    epoch, self._writing = self._writing, None
+    try:
+      with _quiet_orbax():
+        self.manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except  # Whatever the writer thread met: that save is lost.
+      self._failed(epoch, e)
+
+  def _failed(self, epoch, error):
+    for name in os.listdir(self.directory):  # Orbax's unfinished temporary folder: give its space back.
+      if name.startswith(f'{epoch}.') and 'tmp' in name:
+        shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+    self.manager.reload()  # Forget the step that was not written.
+    raise VaeError(f'{self.directory}: cannot save the checkpoint of epoch {epoch} ({_os_reason(error)}); '
+                   f'{self._kept(epoch)}') from None
+
+  def _kept(self, epoch):
+    previous = [s for s in self.manager.all_steps() if s != epoch]
+    return f'the checkpoint of epoch {max(previous)} is intact' if previous else 'no earlier checkpoint exists'
 
   def delete_after(self, epoch):
     """Deletes the checkpoints newer than `epoch` (a sweep member ahead of the others recomputes them exactly)."""
+    self.finish()
     for step in self.manager.all_steps():
       if step > epoch:
         self.manager.delete(step)
 
   def close(self):
+    """Waits for a save under way (`finish` first, to hear of its failure) and lets the folder go."""
+    try:
+      self.finish()
+    except VaeError as e:  # Closing after another error: that one is reported; a rerun resumes before this epoch.
+      logging.warning('%s', e)
     # Orbax (0.12.8, pinned) clears temporary folders in a background thread and waits for it only before a save:
     # a run refused right after opening would exit under that thread (a RuntimeError traceback on stderr).
     cleanup = getattr(self.manager, '_cleanup_tmp_directory_future', None)

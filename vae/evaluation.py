@@ -57,11 +57,13 @@ def evaluated_config(config):
   for key in LOCATION_KEYS:
     settings['data'].pop(key, None)
   settings['model'].pop('conv_impl', None)  # How the convolutions were computed: the same function either way.
+  settings['train'].pop('scan_unroll', None)  # How the epoch's loop was compiled: the same steps either way.
   return settings
 
 
 # Keys added after results.json files were written, with the value their absence means.
-ADDED_KEYS = {'model.prior': 'standard', 'model.num_pseudo_inputs': 500, 'eval.manifold_extent': 0.0}
+ADDED_KEYS = {'model.prior': 'standard', 'model.num_pseudo_inputs': 500, 'eval.manifold_extent': 0.0,
+              'train.matmul_precision': 'float32'}
 
 
 def evaluated_under(results, config):
@@ -80,7 +82,7 @@ def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, fol
       'reconstructions', 'originals_vs_reconstructions', 'samples', 'traversal', 'manifold', 'latent_scatter',
       'learning_curves', 'interpolation', 'offsets')}
   originals = test_images[:2000].astype(np.float32) / 255.0
-  recons = model.reconstruct(test_images[:2000]).reshape(-1, 784)
+  recons = model.decode(mean[:2000]).reshape(-1, 784)  # model.reconstruct, without encoding the images again.
   labels = dataset.test_labels[:2000]
   figures.reconstructions(originals, recons, labels, dataset.class_names, paths['reconstructions'])
   figures.originals_vs_reconstructions(originals, recons, paths['originals_vs_reconstructions'])

@@ -81,12 +81,15 @@ class Run:
 
     wrap = lambda keys: {name: jax.random.wrap_key_data(k) for name, k in keys.items()}
     members = functools.partial(jax.vmap, spmd_axis_name='members')  # Over the leading member axis.
-    epoch = members(lambda state, images, e, keys, hparams: steps.train_epoch(
-        state, images, e, wrap(keys), hparams, graphdef=self.graphdef, optimizer=self.optimizer, config=config,
-        batch_sharding=batch_sharding), in_axes=(0, None, None, 0, 0))
-    evaluate = lambda num_images: members(lambda params, batches, keys, hparams: steps.evaluate(
+    # Training at train.matmul_precision; everything reported (the per-epoch scores, previews) at full float32.
+    full = functools.partial(steps.at_precision, steps.FULL_PRECISION)
+    epoch = members(steps.at_precision(config.train.matmul_precision, lambda state, images, e, keys, hparams:
+                                       steps.train_epoch(state, images, e, wrap(keys), hparams, graphdef=self.graphdef,
+                                                         optimizer=self.optimizer, config=config,
+                                                         batch_sharding=batch_sharding)), in_axes=(0, None, None, 0, 0))
+    evaluate = lambda num_images: members(full(lambda params, batches, keys, hparams: steps.evaluate(
         params, batches, wrap(keys)['eval'], hparams, num_images=num_images, graphdef=self.graphdef, config=config,
-        batch_sharding=batch_sharding), in_axes=(0, None, 0, 0))
+        batch_sharding=batch_sharding)), in_axes=(0, None, 0, 0))
     # Metrics come back replicated, so that every process can read them; the state stays where it is.
     self.train_epoch = jax.jit(epoch, donate_argnums=0, out_shardings=(by_member, replicated, replicated))
     self._evaluate = {name: jax.jit(evaluate(len(scored[name])), out_shardings=replicated) for name in self._scored}
@@ -101,7 +104,7 @@ class Run:
       prior_z = models.sample_prior(models.apply(self.graphdef, params, 'prior'), jax.random.key(0), TB_IMAGES)
       return jnp.concatenate([shown_x, decode(mean)]), decode(prior_z)
 
-    self._preview = jax.jit(members(preview), out_shardings=replicated)
+    self._preview = jax.jit(members(full(preview)), out_shardings=replicated)
 
   @property
   def steps_per_epoch(self):
@@ -131,11 +134,10 @@ class Run:
 
   def test_metrics(self, state):
     """{'test/recon', ..., and 'validation/recon', ... when images are held out}: per member, lists of floats."""
-    out = {}
-    for name, batches in self._scored.items():
-      metrics = jax.device_get(self._evaluate[name](state['params'], batches, self.keys, self.hparams))
-      out.update({f'{name}/{k}': floats(v[:len(self.configs)]) for k, v in metrics.items()})
-    return out
+    scores = jax.device_get({name: self._evaluate[name](state['params'], batches, self.keys, self.hparams)
+                             for name, batches in self._scored.items()})  # Every set dispatched, then one wait.
+    return {f'{name}/{k}': floats(v[:len(self.configs)])
+            for name, metrics in scores.items() for k, v in metrics.items()}
 
   def preview(self, state):
     """(originals above reconstructions, samples) as numpy, per member."""

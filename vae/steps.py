@@ -25,6 +25,21 @@ BETA_SCHEDULES = ('constant', 'linear')
 GRAD_NORMS = ('none', 'per_tensor')
 KL_ESTIMATORS = ('analytic', 'sample')
 OBJECTIVES = ('elbo', 'iwae')
+# train.matmul_precision: how the training step's matmuls and convolutions round (jax.default_matmul_precision).
+# 'float32' is full float32 on every backend; 'tensorfloat32' and 'bfloat16' are NVIDIA GPUs' and TPUs' fast
+# paths (inputs rounded to 10 / 7 mantissa bits); 'default' is the backend's own choice (TF32 on recent NVIDIA
+# GPUs, float32 on the CPU).
+MATMUL_PRECISIONS = ('float32', 'tensorfloat32', 'bfloat16', 'default')
+FULL_PRECISION = 'float32'  # Every reported likelihood (test -ELBO, IW NLL) is computed at this.
+
+
+def at_precision(precision, fn):
+  """`fn` with its matmuls and convolutions traced at `precision` (one of MATMUL_PRECISIONS)."""
+  @functools.wraps(fn)
+  def wrapped(*args, **kwargs):
+    with jax.default_matmul_precision(precision):
+      return fn(*args, **kwargs)
+  return wrapped
 
 
 def make_optimizer(train_config):
@@ -135,7 +150,7 @@ def train_epoch(state, images, epoch, keys, hparams, *, graphdef, optimizer, con
                         jax.random.fold_in(keys['binarize'], step))
     return step_fn(state, x, jax.random.fold_in(keys['train'], step))
 
-  new_state, metrics = jax.lax.scan(body, state, order)
+  new_state, metrics = jax.lax.scan(body, state, order, unroll=config.train.scan_unroll)
   # A member stopped early (hparams['active'] 0) is frozen: it computes along, but keeps its state.
   state = jax.tree.map(lambda new, old: jnp.where(hparams['active'] > 0, new, old), new_state, state)
   health = {'loss': metrics['loss'], 'grad_norm': metrics['grad_norm']}

@@ -67,9 +67,10 @@ def _train(run, places, workdir, sweep):
       state, train, health = compiled(state, run.train_images, jnp.int32(epoch), run.keys,
                                       run.hparams_at(epoch, active))
       last = epoch
-      train = {f'train/{k}': floats(v) for k, v in jax.device_get(train).items()}
+      train, health = jax.device_get((train, health))  # The epoch's one wait: its means and per-step health.
+      train = {f'train/{k}': floats(v) for k, v in train.items()}
       seconds = time.perf_counter() - t0
-      workdirs.check_finite(places, jax.device_get(health), epoch, first_step)
+      workdirs.check_finite(places, health, epoch, first_step)
       test = run.test_metrics(state)
       images_per_sec = len(places) * run.steps_per_epoch * config.train.batch_size / seconds
       epoch_records = {}
@@ -102,6 +103,8 @@ def _train(run, places, workdir, sweep):
                    (num_epochs - epoch) * np.mean(epoch_times))
       bar.update()
     bar.close()
+    for _, place in workdirs.live(places):  # The last saves, written while the loop went on, are on disk.
+      _saving(place, place.ckpts.finish)
     states = run.member_states(state)
     if epoch_records is None:  # Nothing left to train: report the last checkpoint, keeping finished evaluations.
       logging.info('workdir already holds epoch %d of %d; evaluating it', start, num_epochs)
@@ -177,12 +180,18 @@ def _save(run, places, state, epoch):
   """Each live member's checkpoint of `epoch` (every process takes part in Orbax's save)."""
   states = run.member_states(state)
   for i, place in workdirs.live(places):
-    try:
-      place.ckpts.save(epoch, states[i])
-    except VaeError:  # The records past the last checkpoint would be redone on resume: drop them now.
-      if layout.is_lead():
-        _try(records.truncate_metrics, place.paths['metrics'], place.ckpts.latest_epoch() or 0)
-      raise
+    _saving(place, place.ckpts.save, epoch, states[i])
+
+
+def _saving(place, fn, *args):
+  """fn(*args), a save or the wait for one; if it (or the save before it) failed, the member's records past its
+  last complete checkpoint are dropped (a rerun redoes those epochs) and the VaeError goes on."""
+  try:
+    fn(*args)
+  except VaeError:
+    if layout.is_lead():
+      _try(records.truncate_metrics, place.paths['metrics'], place.ckpts.latest_epoch() or 0)
+    raise
 
 
 def _report(run, places, workdir, final, sweep, keep_finished=False):

@@ -23,6 +23,7 @@ def check_config(config, data_devices):
   _one_of(config, 'train.beta_schedule', steps.BETA_SCHEDULES)
   _one_of(config, 'train.grad_norm', steps.GRAD_NORMS)
   _one_of(config, 'train.kl_estimator', steps.KL_ESTIMATORS)
+  _one_of(config, 'train.matmul_precision', steps.MATMUL_PRECISIONS)
   for key in ('train.warmup_epochs', 'train.early_stopping_patience'):
     value = _get(config, key)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -42,8 +43,8 @@ def check_config(config, data_devices):
     raise VaeError("train.kl_estimator='analytic': the KL to the VampPrior (model.prior='vamp') has no closed form "
                    "(use 'sample')")
   for key in ('seed', 'model.latent_dim', 'model.num_pseudo_inputs', 'train.num_epochs', 'train.batch_size',
-              'train.checkpoint_every_epochs', 'train.keep_checkpoints', 'train.num_samples', 'eval.batch_size',
-              'eval.iw_samples'):
+              'train.checkpoint_every_epochs', 'train.keep_checkpoints', 'train.num_samples', 'train.scan_unroll',
+              'eval.batch_size', 'eval.iw_samples'):
     value = _get(config, key)
     if not isinstance(value, int) or isinstance(value, bool):
       raise VaeError(f'{key}={value!r}: must be an integer')

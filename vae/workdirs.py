@@ -9,6 +9,7 @@ import os
 import tempfile
 
 import numpy as np
+import orbax.checkpoint as ocp
 from absl import logging
 
 from vae import checkpoints, layout, records, sweeps, validation
@@ -167,3 +168,12 @@ def finished_results(place, epoch):
     return None
   same = results.get('epoch') == epoch and evaluation.evaluated_under(results, place.config)
   return results if same else None
+
+
+def resume_epoch(workdir, num_members=None):
+  """The epoch a rerun resumes from, as `restore` would find it: the newest complete checkpoint every member that
+  has not diverged has (0 if one has none). Reads folder names only, without Orbax's manager, whose start
+  synchronises the processes of a job: run.py says it after a process of the job is lost."""
+  folders = [os.path.join(members_of(workdir), str(i)) for i in range(num_members)] if num_members else [workdir]
+  live_folders = [f for f in folders if not os.path.exists(os.path.join(f, 'diverged.json'))] or folders
+  return min(max(ocp.utils.checkpoint_steps(os.path.join(f, 'checkpoints')), default=0) for f in live_folders)

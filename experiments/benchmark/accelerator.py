@@ -46,10 +46,10 @@ def worker_grid(args):
         config.train.batch_size = int(batch)
       images = args.members_images if args.members else STEP_IMAGES.get(args.config)
       config.data.max_train_images = min(images or 10 ** 9, 20 * config.train.batch_size) if args.quick else images
-    configs = sweeps.member_configs(config, [f'seed={",".join(map(str, range(args.members)))}']) if args.members \
-        else [config]
+    members = min(args.members, 4) if args.quick else args.members  # A CPU compiles 64 vmapped lanes slowly.
+    configs = sweeps.member_configs(config, [f'seed={",".join(map(str, range(members)))}']) if members else [config]
     row = {'precision': precision, 'unroll': int(unroll), 'conv_impl': impl, 'batch_size': config.train.batch_size,
-           'members': max(1, args.members)}
+           'members': max(1, members)}
     try:
       run = runs.Run(configs)
       state = {'s': run.place(run.initial_states)}
