@@ -294,7 +294,14 @@ def test_bad_config_value(overrides, message, tmp_path):
 BAD_CONFIG_VALUES = [
     ('train.num_epochs', -1, 'train.num_epochs=-1: must be positive'),
     ('train.batch_size', 0, 'train.batch_size=0: must be positive'),
-    ('train.learning_rate', 0.0, 'train.learning_rate=0.0: must be a positive number'),
+    ('train.learning_rate', 0.0, 'train.learning_rate=0.0: must be a positive finite number'),
+    ('train.learning_rate', float('inf'), 'train.learning_rate=inf: must be a positive finite number'),
+    ('seed', -1, 'seed=-1: must be in 0 .. 2**32 - 1'),  # Would train, then fail in the evaluation's k-means.
+    ('seed', 2 ** 32, 'seed=4294967296: must be in 0 .. 2**32 - 1'),
+    ('eval.manifold_size', 0, 'eval.manifold_size=0: must be positive'),  # Would train, then fail drawing it.
+    ('train.matmul_precision', 'fp16', "train.matmul_precision='fp16': unknown (allowed: float32, tensorfloat32, "
+                                       "bfloat16, default)"),
+    ('train.scan_unroll', 0, 'train.scan_unroll=0: must be positive'),
     ('train.beta', -1.0, 'train.beta=-1.0: must be a number >= 0'),
     ('data.name', 'cifar10', "data.name='cifar10': unknown (allowed: mnist, fashion_mnist)"),
     ('model.name', 'resnet', "model.name='resnet': unknown (built-in: dense, conv, gated; or your own, as "
@@ -315,8 +322,8 @@ def test_bad_config_value_in_process(key, value, message):
   from vae import validation  # pylint: disable=g-import-not-at-top
   from vae.errors import VaeError  # pylint: disable=g-import-not-at-top
   config = _config()
-  section, name = key.split('.')
-  config[section][name] = value
+  *sections, name = key.split('.')
+  (config[sections[0]] if sections else config)[name] = value
   with pytest.raises(VaeError) as error:
     validation.check_config(config, 1)
   assert str(error.value).startswith(message)

@@ -1,4 +1,6 @@
 """Checks of a config before any compute: each failure is a VaeError naming the key and what is wrong."""
+import math
+
 from vae import conv, data, losses, models, steps
 from vae.errors import VaeError
 
@@ -44,12 +46,14 @@ def check_config(config, data_devices):
                    "(use 'sample')")
   for key in ('seed', 'model.latent_dim', 'model.num_pseudo_inputs', 'train.num_epochs', 'train.batch_size',
               'train.checkpoint_every_epochs', 'train.keep_checkpoints', 'train.num_samples', 'train.scan_unroll',
-              'eval.batch_size', 'eval.iw_samples'):
+              'eval.batch_size', 'eval.iw_samples', 'eval.manifold_size'):
     value = _get(config, key)
     if not isinstance(value, int) or isinstance(value, bool):
       raise VaeError(f'{key}={value!r}: must be an integer')
     if value <= 0 and key != 'seed':
       raise VaeError(f'{key}={value}: must be positive')
+  if not 0 <= config.seed < 2 ** 32:  # The range JAX's keys and scikit-learn's random_state (the evaluation) share.
+    raise VaeError(f'seed={config.seed}: must be in 0 .. 2**32 - 1')
   size = _get(config, 'data.validation_size')
   if not isinstance(size, int) or isinstance(size, bool) or size < 0:
     raise VaeError(f'data.validation_size={size!r}: must be an integer >= 0')
@@ -59,8 +63,8 @@ def check_config(config, data_devices):
       raise VaeError(f'{key}={value!r}: must be a positive integer or None')
   for key in ('train.learning_rate', 'train.optimizer_eps', 'model.sigma'):
     value = _get(config, key)
-    if not isinstance(value, (int, float)) or not value > 0:
-      raise VaeError(f'{key}={value!r}: must be a positive number')
+    if not isinstance(value, (int, float)) or not (value > 0 and math.isfinite(value)):
+      raise VaeError(f'{key}={value!r}: must be a positive finite number')
   if config.train.objective == 'elbo' and config.train.num_samples != 1:
     raise VaeError(f"train.num_samples={config.train.num_samples}: the 'elbo' objective takes one sample "
                    f"(train.objective='iwae' for k samples)")
