@@ -185,6 +185,12 @@ def _quiet_orbax():
       logger.removeFilter(quiet)
 
 
+def complete_epochs(workdir, name='checkpoints'):
+  """The epochs of WORKDIR/NAME's complete checkpoints, ascending, from the folder's names alone: no manager,
+  whose start synchronises the processes of a job."""
+  return sorted(ocp.utils.checkpoint_steps(os.path.join(workdir, name)))
+
+
 def _os_reason(error):
   """The gist of an Orbax / TensorStore error: the OS's words when it quotes them, else its first 200 characters."""
   text = ' '.join(str(error).split('. See full TensorStore')[0].split())

@@ -9,7 +9,6 @@ import os
 import tempfile
 
 import numpy as np
-import orbax.checkpoint as ocp
 from absl import logging
 
 from vae import checkpoints, layout, records, sweeps, validation
@@ -176,4 +175,4 @@ def resume_epoch(workdir, num_members=None):
   synchronises the processes of a job: run.py says it after a process of the job is lost."""
   folders = [os.path.join(members_of(workdir), str(i)) for i in range(num_members)] if num_members else [workdir]
   live_folders = [f for f in folders if not os.path.exists(os.path.join(f, 'diverged.json'))] or folders
-  return min(max(ocp.utils.checkpoint_steps(os.path.join(f, 'checkpoints')), default=0) for f in live_folders)
+  return min(checkpoints.complete_epochs(f)[-1:] or [0] for f in live_folders)[0]

@@ -134,26 +134,10 @@ def worker_torch(args):
 BATCH, LATENT, WIDTHS = 100, 128, ((784, 512), (512, 256), (256, 256), (128, 256), (256, 512), (512, 784))
 
 
-def _model(torch):
-  from torch import nn  # pylint: disable=g-import-not-at-top
-  from torch.nn import functional as F  # pylint: disable=g-import-not-at-top
-
-  class DenseVAE(nn.Module):  # fashion_dense: 784-512-256, latent 128, ReLU, Bernoulli, the closed-form KL.
-
-    def __init__(self):
-      super().__init__()
-      self.enc = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU())
-      self.head = nn.Linear(256, 2 * LATENT)
-      self.dec = nn.Sequential(nn.Linear(LATENT, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(),
-                               nn.Linear(512, 784))
-
-    def forward(self, x, eps):
-      mean, logvar = self.head(self.enc(x)).chunk(2, -1)
-      z = mean + torch.exp(0.5 * logvar) * eps
-      recon = F.binary_cross_entropy_with_logits(self.dec(z), x, reduction='none').sum(-1)
-      kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum(-1)
-      return (recon + kl).mean()
-  return DenseVAE()
+def _dense(dev):
+  """fashion_dense in PyTorch (torch_vae.py, beside this file: the model and loss benchmark.py compares against)."""
+  import torch_vae  # pylint: disable=g-import-not-at-top
+  return torch_vae.make(benchmark.load_config('fashion_dense')).to(dev), torch_vae.loss
 
 
 def _median_epoch(torch, epoch, epochs):
@@ -171,7 +155,7 @@ def _median_epoch(torch, epoch, epochs):
 
 def _eager(torch, images, dev, epochs):
   """A plain loop, fused Adam, a fresh permutation every epoch (pytorch/examples' VAE), data on the device."""
-  model = _model(torch).to(dev)
+  model, loss = _dense(dev)
   opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=dev == 'cuda')
   steps = len(images) // BATCH
 
@@ -180,7 +164,7 @@ def _eager(torch, images, dev, epochs):
     for i in range(steps):
       x = images[order[i * BATCH:(i + 1) * BATCH]].float() / 255.0
       opt.zero_grad(set_to_none=True)
-      model(x, torch.randn(BATCH, LATENT, device=dev)).backward()
+      loss(model, x, 'bernoulli', 1.0, 1.0).backward()
       opt.step()
   return steps * BATCH / _median_epoch(torch, epoch, epochs)
 
@@ -207,14 +191,14 @@ def _graphed(torch, images, step_fn, index, steps, images_per_step, epochs):
 
 
 def _graph(torch, images, dev, epochs):
-  model = _model(torch).to(dev)
+  model, loss = _dense(dev)
   opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=True, fused=True)
   index = torch.zeros(BATCH, dtype=torch.long, device=dev)
 
   def step():
     x = images[index].float() / 255.0
     opt.zero_grad(set_to_none=False)
-    model(x, torch.randn(BATCH, LATENT, device=dev)).backward()
+    loss(model, x, 'bernoulli', 1.0, 1.0).backward()
     opt.step()
   return _graphed(torch, images, step, index, len(images) // BATCH, BATCH, epochs)
 
