@@ -6,9 +6,15 @@ the standard normal prior and under the VampPrior.
   python run.py --config=configs/vampprior.py:fashion_vamp --workdir=runs/vamp_fashion_vamp
   python run.py --config=configs/vampprior.py:mnist_vamp --workdir=runs/vamp_mnist_vamp
 
+Two stochastic levels (vae/hierarchical.py), each row with `_vamp` for the VampPrior on z2 and `conv_` first for
+the convHVAE: `fashion_hvae`, `mnist_hvae`, `fashion_hvae_vamp`, `conv_fashion_hvae`, `conv_mnist_hvae_vamp`, ...
+
+  python run.py --config=configs/vampprior.py:fashion_hvae --workdir=runs/hvae_fashion
+
 Targets: the Exemplar VAE paper's (Norouzi, Fleet & Norouzi, NeurIPS 2020) rows, test NLL with 5000 importance
 samples: "VAE, standard normal prior" 228.70 +- 0.15 on dynamically binarized Fashion-MNIST, 84.45 +- 0.12 on
-dynamic MNIST; "VAE, VampPrior" (K = 500) 227.35 +- 0.05 and 82.43 +- 0.06.
+dynamic MNIST; "VAE, VampPrior" (K = 500) 227.35 +- 0.05 and 82.43 +- 0.06. Two levels: HVAE 227.37 / 82.39 (standard
+prior), 226.72 / 81.56 (VampPrior); convHVAE 225.38 / 80.52 and 224.67 / 79.67.
 
 The protocol, from their code: the first 50,000 training images trained on (binarized afresh every time), the last
 10,000 for validation; encoder GatedDense 784-300-300 -> mean, log-variance bounded to [-6, 2], latent 40; decoder
@@ -18,6 +24,11 @@ tensor / (its norm + 1e-7); batch 100; at most 2000 epochs, early stopping on th
 50, the best validation epoch evaluated. The VampPrior: K = 500 pseudo-inputs clipped to [0, 1] (their
 Hardtanh(0, 1)), initialised N(0.05, 0.01^2) per pixel, as their models/VAE.py does when it adds them after its
 He-init loop (in the version whose models/Model.py creates them first, that loop re-initialises them He-normal).
+
+The HVAE and convHVAE (their models/HVAE_2level.py, convHVAE_2level.py): z1 and z2 of 40 dimensions, every
+network's hidden layers 300 wide, the KL of both levels by one sample, the same training; convolutions 'SAME'
+padded (theirs pad k // 2 on each side, which for the stride-2 layers shifts the sampling grid by one pixel) and
+lecun-normal (theirs PyTorch's default: their He loop sets linear layers only).
 
 Differences, stated: validation and test are binarized once with this project's fixed JAX key, not numpy's seed
 777 (the same distribution, other draws). On Fashion-MNIST seed 0's model the two test sets score 228.757 and
@@ -29,8 +40,12 @@ epoch by a few epochs.
 import importlib.util
 import os
 
-VARIANTS = {'fashion': ('fashion_mnist', 'standard'), 'mnist': ('mnist', 'standard'),
-            'fashion_vamp': ('fashion_mnist', 'vamp'), 'mnist_vamp': ('mnist', 'vamp')}
+DATASETS = {'fashion': 'fashion_mnist', 'mnist': 'mnist'}
+MODELS = {'': 'gated', 'hvae': 'hvae', 'conv_hvae': 'conv_hvae'}
+# variant -> (data.name, model.name, model.prior): fashion, mnist_vamp, fashion_hvae, conv_mnist_hvae_vamp, ...
+VARIANTS = {'_'.join(filter(None, ('conv' if model == 'conv_hvae' else '', data, 'hvae' if model else '', prior))):
+            (DATASETS[data], MODELS[model], 'vamp' if prior else 'standard')
+            for data in DATASETS for model in MODELS for prior in ('', 'vamp')}
 
 
 def get_config(variant='fashion'):
@@ -41,13 +56,15 @@ def get_config(variant='fashion'):
   base = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(base)
   config = base.get_config()  # Dynamically binarized, Bernoulli; the keys every config shares.
-  config.data.name, config.model.prior = VARIANTS[variant]
+  config.data.name, config.model.name, config.model.prior = VARIANTS[variant]
   config.model.num_pseudo_inputs = 500
   config.data.validation_size = 10000
   config.data.validation_images = 'last'
-  config.model.name = 'gated'
   config.model.encoder_widths = config.model.decoder_widths = (300, 300)
-  config.model.latent_dim = 40
+  config.model.latent_dim = 40  # z2's under two levels.
+  if config.model.name != 'gated':
+    with config.unlocked():
+      config.model.z1_dim = 40
   config.train.num_epochs = 2000  # At most: early stopping ends it.
   config.train.batch_size = 100
   config.train.optimizer = 'adam'

@@ -16,6 +16,11 @@ def _rng(seed=0):
   return np.random.default_rng(seed)
 
 
+def level(z, mean, logvar, prior):
+  """One level, q = N(mean, exp(logvar)) at z, under the mixture `prior` = (means, logvars)."""
+  return (losses.Level(z, mean, logvar, losses.Mixture(*prior)),)
+
+
 def _bernoulli_logpmf_scipy(x, logits):
   """sum over pixels of scipy's Bernoulli logpmf at p = sigmoid(logits), in float64.
 
@@ -158,18 +163,18 @@ def test_kl_estimators_under_a_mixture_prior():
   mean, logvar = rng.normal(size=(2, 3)), rng.uniform(-2, 0, size=(2, 3))
   z = mean + np.exp(0.5 * logvar) * rng.normal(size=(20000, 2, 3))
   as_f32 = lambda *a: [jnp.asarray(v, jnp.float32) for v in a]
-  got = losses.kl(*as_f32(z, mean, logvar), as_f32(*prior), 'sample')
+  got = losses.kl(level(*as_f32(z, mean, logvar), as_f32(*prior)), 'sample')
   log_q = stats.norm.logpdf(z, mean, np.exp(0.5 * logvar)).sum(-1)
   want = log_q - _mixture_logpdf(z, *prior)
   np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=2e-3)
-  np.testing.assert_array_equal(np.asarray(losses.kl(*as_f32(z, mean, logvar), as_f32(*prior), 'auto')),
+  np.testing.assert_array_equal(np.asarray(losses.kl(level(*as_f32(z, mean, logvar), as_f32(*prior)), 'auto')),
                                 np.asarray(got))
   with pytest.raises(ValueError, match='5 Gaussians has no closed form'):
-    losses.kl(*as_f32(z, mean, logvar), as_f32(*prior), 'analytic')
+    losses.kl(level(*as_f32(z, mean, logvar), as_f32(*prior)), 'analytic')
   # Under one component 'auto' is the closed form, and the sample estimate averages to it.
   one = as_f32(prior[0][:1], prior[1][:1])
-  closed = np.asarray(losses.kl(None, *as_f32(mean, logvar), one, 'auto'))
-  samples = np.asarray(losses.kl(*as_f32(z, mean, logvar), one, 'sample'))
+  closed = np.asarray(losses.kl(level(None, *as_f32(mean, logvar), one), 'auto'))
+  samples = np.asarray(losses.kl(level(*as_f32(z, mean, logvar), one), 'sample'))
   np.testing.assert_allclose(samples.mean(0), closed, atol=5 * samples.std(0).max() / np.sqrt(len(z)))
 
 
@@ -288,7 +293,7 @@ def _neg_elbo_terms(decoder_out, x, mean, logvar, likelihood, sigma=1.0):
   """recon and the closed-form kl per image, as steps.py composes them under the standard normal prior."""
   standard = (jnp.zeros((1, mean.shape[-1])), jnp.zeros((1, mean.shape[-1])))
   return (-losses.log_likelihood(decoder_out, x, likelihood, sigma),
-          losses.kl(None, mean, logvar, standard, 'analytic'))
+          losses.kl(level(None, mean, logvar, standard), 'analytic'))
 
 
 @pytest.mark.parametrize('likelihood', ['bernoulli', 'gaussian'])
@@ -393,3 +398,41 @@ def test_one_sample_kl_is_unbiased_for_the_closed_form():
   analytic = float(kl('analytic', keys[0]))
   assert np.std(samples) > 0.01  # A real estimate, not the closed form again.
   assert np.mean(samples) == pytest.approx(analytic, abs=4 * np.std(samples) / np.sqrt(len(samples)))
+
+
+# Levels: a draw of two, each term summed over them.
+
+
+def test_two_levels_sum_their_terms_against_scipy():
+  """Level 2 under N(0, I), level 1 under a conditional Gaussian: log_weight is log p(x|z) + log p(z2) +
+  log p(z1|z2) - log q(z2) - log q(z1) (scipy); kl 'sample' the same terms, 'analytic' each level's closed form
+  (the matrix formula), 'auto' both closed forms here."""
+  rng = _rng(31)
+  n, d2, d1 = 6, 3, 4
+  m2, lv2, m1, lv1, pm1, plv1 = (rng.normal(size=(n, d)) for d in (d2, d2, d1, d1, d1, d1))
+  z2, z1 = m2 + np.exp(0.5 * lv2) * rng.normal(size=(n, d2)), m1 + np.exp(0.5 * lv1) * rng.normal(size=(n, d1))
+  log_px_z = rng.normal(size=n)
+  f32 = lambda a: jnp.asarray(a, jnp.float32)
+  levels = (losses.Level(f32(z2), f32(m2), f32(lv2), losses.Mixture(jnp.zeros((1, d2)), jnp.zeros((1, d2)))),
+            losses.Level(f32(z1), f32(m1), f32(lv1), losses.Gaussian(f32(pm1), f32(plv1))))
+  normal = lambda v, m, lv: stats.norm.logpdf(v, m, np.exp(0.5 * lv)).sum(-1)
+  sampled = normal(z2, m2, lv2) - normal(z2, 0, 0) + normal(z1, m1, lv1) - normal(z1, pm1, plv1)
+  # Float32 densities of a few nats over 7 dimensions: ~1e-6 relative rounding each.
+  np.testing.assert_allclose(np.asarray(losses.log_weight(f32(log_px_z), levels)), log_px_z - sampled,
+                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(losses.kl(levels, 'sample')), sampled, rtol=1e-5, atol=1e-5)
+  closed = sum(_gaussian_kl_matrix(m, lv, pm, plv) for m, lv, pm, plv in (
+      (m2, lv2, np.zeros((n, d2)), np.zeros((n, d2))), (m1, lv1, pm1, plv1)))
+  for estimator in ('analytic', 'auto'):
+    np.testing.assert_allclose(np.asarray(losses.kl(levels, estimator)), closed, rtol=1e-5, atol=1e-5)
+
+
+def _gaussian_kl_matrix(mean, logvar, prior_mean, prior_logvar):
+  """KL between diagonal Gaussians by the general matrix formula, per row (float64)."""
+  out = []
+  for m, lv, pm, plv in zip(mean, logvar, prior_mean, prior_logvar):
+    cov, prior_cov = np.diag(np.exp(lv)), np.diag(np.exp(plv))
+    inv = np.linalg.inv(prior_cov)
+    out.append(0.5 * (np.trace(inv @ cov) + (pm - m) @ inv @ (pm - m) - len(m)
+                      + np.log(np.linalg.det(prior_cov) / np.linalg.det(cov))))
+  return np.array(out)

@@ -360,7 +360,7 @@ def test_one_pseudo_input_prior_is_the_gaussian_of_its_posterior():
   x = jax.random.uniform(jax.random.key(3), (4, D))
   mean, logvar = (np.asarray(a, np.float64) for a in models.apply(graphdef, params, 'encode', x))
   closed = 0.5 * np.sum(lv - logvar - 1 + (np.exp(logvar) + (mean - m) ** 2) / np.exp(lv), axis=-1)
-  got = losses.kl(None, *models.apply(graphdef, params, 'encode', x), (prior_mean, prior_logvar), 'auto')
+  got = losses.kl((losses.Level(None, *models.apply(graphdef, params, 'encode', x), losses.Mixture(prior_mean, prior_logvar)),), 'auto')
   np.testing.assert_allclose(np.asarray(got), closed, rtol=1e-4, atol=1e-3)
 
 

@@ -304,7 +304,7 @@ BAD_CONFIG_VALUES = [
     ('train.scan_unroll', 0, 'train.scan_unroll=0: must be positive'),
     ('train.beta', -1.0, 'train.beta=-1.0: must be a number >= 0'),
     ('data.name', 'cifar10', "data.name='cifar10': unknown (allowed: mnist, fashion_mnist)"),
-    ('model.name', 'resnet', "model.name='resnet': unknown (built-in: dense, conv, gated; or your own, as "
+    ('model.name', 'resnet', "model.name='resnet': unknown (built-in: dense, conv, gated, hvae, conv_hvae, two_layer; or your own, as "
                             "path/to/file.py:Name or package.module:Name)"),
     ('model.name', 'my_models.py:VAE', "model.name='my_models.py:VAE': my_models.py: no such file (from "),
     ('model.likelihood', 'poisson', "model.likelihood='poisson': unknown (allowed: bernoulli, gaussian)"),

@@ -72,6 +72,14 @@ def test_the_slip_samples_with_exp_logvar_as_the_standard_deviation():
   np.testing.assert_allclose(np.mean(z, 0), mean[0], atol=0.05)
   np.testing.assert_allclose(np.std(z, 0), [0.3, 2.0], rtol=0.03)
   assert not np.allclose(np.std(z, 0), np.exp(0.5 * np.asarray(logvar[0])), rtol=0.1)
+  # The draw the -ELBO decodes (training) slips the same way; the IW estimate's draw is the posterior's.
+  x = jnp.zeros((20000, 784))
+  eps = jax.random.normal(jax.random.key(1), (20000, 2))
+  trained, levels = vae.elbo_draw(vae.infer(x), eps)
+  scored, _ = vae.draw(vae.infer(x), eps)
+  np.testing.assert_allclose(np.std(trained, 0), [0.3, 2.0], rtol=0.03)
+  np.testing.assert_allclose(np.std(scored, 0), np.sqrt([0.3, 2.0]), rtol=0.03)
+  np.testing.assert_array_equal(levels[0].z, scored)  # The KL's level is the posterior's draw.
 
 
 def test_keras_bce_clips_probabilities():

@@ -26,8 +26,8 @@ class Model:
     self._encode = jax.jit(full(lambda p, x: models.apply(graphdef, p, 'encode', x)))
     self._decode = jax.jit(full(lambda p, z: losses.pixel_mean(models.apply(graphdef, p, 'decode', z), likelihood)))
     self._prior = jax.jit(full(lambda p: models.apply(graphdef, p, 'prior')))
-    self._sample_prior = jax.jit(full(lambda p, key, n: models.sample_prior(models.apply(graphdef, p, 'prior'), key,
-                                                                            n)), static_argnums=2)
+    self._generate = jax.jit(full(lambda p, key, n: losses.pixel_mean(models.apply(graphdef, p, 'generate', key, n),
+                                                                       likelihood)), static_argnums=2)
     self._log_likelihood = jax.jit(full(functools.partial(
         iwae.model_log_likelihood, graphdef, likelihood=likelihood, sigma=sigma)), static_argnames='num_samples')
 
@@ -37,11 +37,12 @@ class Model:
 
   def prior(self):
     """(means, logvars) of the prior's K components, each (K, latent_dim): p(z) = (1/K) sum_k N(means[k],
-    diag(exp(logvars[k]))); N(0, I) is one component at zero, the VampPrior the posteriors of its pseudo-inputs."""
+    diag(exp(logvars[k]))); N(0, I) is one component at zero, the VampPrior the posteriors of its pseudo-inputs.
+    Of a model of two levels, the top level's, p(z2)."""
     return tuple(np.asarray(a) for a in self._prior(self.params))
 
   def encode(self, x):
-    """(mean, logvar) of q(z|x), each (N, latent_dim)."""
+    """(mean, logvar) of q(z|x), each (N, latent_dim); of a model of two levels, the top level's q(z2|x)."""
     means, logvars = zip(*(self._encode(self.params, self._inputs(b)) for b in self._batches(self._images(x))))
     n = len(x)
     return np.concatenate(means)[:n], np.concatenate(logvars)[:n]
@@ -51,16 +52,17 @@ class Model:
     return self.encode(x)[0]
 
   def decode(self, z):
-    """Pixel means E[x|z] of codes z (N, latent_dim), shaped (N, 28, 28)."""
+    """Pixel means E[x|z] of codes z (N, latent_dim), shaped (N, 28, 28); of a model of two levels, of top-level
+    codes z2, decoded at z1 = the mean of p(z1|z2)."""
     z = np.asarray(z, np.float32).reshape(-1, self.latent_dim)
     out = np.concatenate([self._decode(self.params, b) for b in self._batches(z)])[:len(z)]
     return out.reshape(-1, 28, 28)
 
   def generate(self, z=None, n=100, seed=0):
-    """decode(z); without z, decodes n codes drawn with `seed` from the model's prior (model.prior: N(0, I), or
-    the VampPrior's mixture)."""
+    """decode(z); without z, the pixel means of n draws with `seed` from the model's prior (model.prior: N(0, I),
+    or the VampPrior's mixture), down every level (z2, then z1 ~ p(z1|z2)), shaped (n, 28, 28)."""
     if z is None:
-      z = np.asarray(self._sample_prior(self.params, jax.random.key(seed), n))
+      return np.asarray(self._generate(self.params, jax.random.key(seed), n)).reshape(-1, 28, 28)
     return self.decode(z)
 
   def reconstruct(self, x):

@@ -21,26 +21,21 @@ MAX_CHUNK_FLOATS = 2 ** 30
 CPU_BLOCK_FLOATS = 2 ** 20
 
 
-def iw_log_likelihood(log_joint, mean, logvar, key, num_samples, chunk_size, block_size=None):
-  """Per-image IW estimate of log p(x) from `log_joint(z) -> log p(x, z)` and q(z|x) = N(mean, exp(logvar)).
+def iw_log_likelihood(log_weight, noise_shape, key, num_samples, chunk_size, block_size=None):
+  """Per-image IW estimate of log p(x) from `log_weight(eps) -> log w`, for standard-normal draws eps.
 
-  `log_joint` maps z of shape (S, B, D) to (S, B). Samples are drawn `chunk_size` at a time, key fold_in(key, c)
-  for chunk c (a last, shorter chunk draws the first of its chunk's draws: threefry's counters are the flat
-  index), and decoded in blocks of at most `block_size` (the largest divisor of the chunk's size; default a whole
-  chunk), all combined by log-sum-exps, so memory does not grow with `num_samples`.
+  `log_weight` maps eps of shape (S,) + noise_shape to the (S, B) log-weights log p(x, z) - log q(z|x) of the draws
+  they make (losses.log_weight). Draws are made `chunk_size` at a time, key fold_in(key, c) for chunk c (a last,
+  shorter chunk draws the first of its chunk's draws: threefry's counters are the flat index), and weighed in
+  blocks of at most `block_size` (the largest divisor of the chunk's size; default a whole chunk), all combined by
+  log-sum-exps, so memory does not grow with `num_samples`.
   """
-  std = jnp.exp(0.5 * logvar)
-
-  def log_sum_weights(eps):  # (S, B, D) draws -> (B,) log sum_s w_s, decoded in blocks.
+  def log_sum_weights(eps):  # (S,) + noise_shape draws -> (B,) log sum_s w_s, weighed in blocks.
     size = _largest_divisor(eps.shape[0], block_size or chunk_size)
-
-    def block(eps):
-      z = mean + std * eps
-      return jax.nn.logsumexp(log_joint(z) - losses.diag_gaussian_log_prob(z, mean, logvar), axis=0)
-
+    block = lambda eps: jax.nn.logsumexp(log_weight(eps), axis=0)
     return jax.nn.logsumexp(jax.lax.map(block, eps.reshape((-1, size) + eps.shape[1:])), axis=0)
 
-  draws = lambda c, n: jax.random.normal(jax.random.fold_in(key, c), (n,) + mean.shape, mean.dtype)
+  draws = lambda c, n: jax.random.normal(jax.random.fold_in(key, c), (n,) + tuple(noise_shape))
   num_full, rest = divmod(num_samples, chunk_size)
   per_chunk = []
   if num_full:
@@ -75,25 +70,26 @@ def _memory_stats(device):
   return stats if stats and 'bytes_limit' in stats else None
 
 
-def _largest_intermediate(decode, latent_dim):
-  """Floats in the largest array `decode` makes for one code (a conv decoder's patches dwarf its output)."""
-  jaxpr = jax.make_jaxpr(decode)(jnp.zeros((1, latent_dim)))
+def _largest_intermediate(fn, shape):
+  """Floats in the largest array `fn` makes from an input of `shape` (a conv decoder's patches dwarf its output)."""
+  jaxpr = jax.make_jaxpr(fn)(jnp.zeros(shape))
   return max(math.prod(v.aval.shape) for eqn in jaxpr.eqns for v in eqn.outvars)
 
 
 def model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, sigma):
-  """IW estimate of log p(x) per image of the batch `x` (B, 784) under the VAE (graphdef, params)."""
-  mean, logvar = models.apply(graphdef, params, 'encode', x)
+  """IW estimate of log p(x) per image of the batch `x` (B, 784) under the VAE (graphdef, params), of any number
+  of levels: the x-only work (models' `infer`) once, the draws in chunks."""
+  inferred = models.apply(graphdef, params, 'infer', x)
+  noise_shape = x.shape[:-1] + (models.apply(graphdef, params, 'noise_size', inferred),)
+
+  def log_weight(eps):
+    logits, levels = models.apply(graphdef, params, 'draw', inferred, eps)
+    return losses.log_weight(losses.log_likelihood(logits, x, likelihood, sigma), levels)
+
+  # Per draw of the batch: the largest array of its log-weight (decoder, image), or the prior's B x K x D squared
+  # distances (inside the mixture's custom gradient, which the jaxpr's top level does not show).
   prior = models.apply(graphdef, params, 'prior')
-
-  def log_joint(z):
-    out = models.apply(graphdef, params, 'decode', z)
-    return losses.log_likelihood(out, x, likelihood, sigma) + losses.mixture_log_prob(z, *prior)
-
-  # Per sample and image: the decoder's largest array, the image, the prior's K x D squared distances.
-  per_sample = max(_largest_intermediate(lambda z: models.apply(graphdef, params, 'decode', z), mean.shape[-1]),
-                   prior[0].size)
-  per_batch_sample = x.shape[0] * max(per_sample, x.shape[1])
+  per_batch_sample = max(_largest_intermediate(log_weight, (1,) + noise_shape), x.shape[0] * prior[0].size)
   chunk_size = int(max(1, min(num_samples, chunk_floats() // per_batch_sample)))
   block_size = int(max(1, min(chunk_size, block_floats() // per_batch_sample)))
-  return iw_log_likelihood(log_joint, mean, logvar, key, num_samples, chunk_size, block_size)
+  return iw_log_likelihood(log_weight, noise_shape, key, num_samples, chunk_size, block_size)

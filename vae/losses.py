@@ -5,6 +5,7 @@ returns one value per image and broadcasts over any leading (batch, sample) axes
 """
 import functools
 import math
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -85,19 +86,66 @@ def kl_standard_normal(mean, logvar):
   return gaussian_kl(mean, logvar, 0.0, 0.0)
 
 
-def kl(z, mean, logvar, prior, estimator):
-  """Per-image KL(q(z|x) || p(z)) for the prior `prior` = (means, logvars), (K, D), of a uniform mixture.
+class Gaussian(NamedTuple):
+  """N(mean, diag(exp(logvar))), its parameters broadcasting with the z it scores: a conditional prior p(z1|z2)."""
+  mean: Any
+  logvar: Any
 
-  'analytic': the closed form, for a prior of one component; 'sample': log q(z|x) - log p(z) at the sample z
-  (unbiased, as the VampPrior code trains; the only estimate for K > 1); 'auto': the closed form where it exists.
+  def log_prob(self, z):
+    return diag_gaussian_log_prob(z, self.mean, self.logvar)
+
+  def kl_from(self, mean, logvar):
+    """KL(N(mean, diag(exp(logvar))) || self) in closed form."""
+    return gaussian_kl(mean, logvar, self.mean, self.logvar)
+
+
+class Mixture(NamedTuple):
+  """(1/K) sum_k N(means[k], diag(exp(logvars[k]))), means and logvars (K, D): a top-level prior p(z).
+
+  N(0, I) is one component at zero; the VampPrior is the posteriors of K pseudo-inputs.
   """
-  if estimator == 'auto':
-    estimator = 'analytic' if prior[0].shape[0] == 1 else 'sample'
-  if estimator == 'analytic':
-    if prior[0].shape[0] != 1:
-      raise ValueError(f'the KL to a mixture of {prior[0].shape[0]} Gaussians has no closed form')
-    return gaussian_kl(mean, logvar, prior[0][0], prior[1][0])
-  return diag_gaussian_log_prob(z, mean, logvar) - mixture_log_prob(z, *prior)
+  means: Any
+  logvars: Any
+
+  def log_prob(self, z):
+    return mixture_log_prob(z, self.means, self.logvars)
+
+  def kl_from(self, mean, logvar):
+    if self.means.shape[0] != 1:
+      raise ValueError(f'the KL to a mixture of {self.means.shape[0]} Gaussians has no closed form')
+    return gaussian_kl(mean, logvar, self.means[0], self.logvars[0])
+
+
+class Level(NamedTuple):
+  """One stochastic layer of a draw: z drawn from q = N(mean, diag(exp(logvar))), scored under `prior` (a Gaussian
+  or a Mixture). A model's draw is a tuple of levels; every term below sums over them."""
+  z: Any
+  mean: Any
+  logvar: Any
+  prior: Any
+
+
+def kl(levels, estimator):
+  """Per-image KL(q(z|x) || p(z)), summed over the levels of one draw.
+
+  'analytic': each level's closed form given the levels above it (needs a prior of one Gaussian at every level);
+  'sample': log q(z|x) - log p(z) at the draw (unbiased, as the VampPrior code trains; the only estimate under a
+  mixture); 'auto': the closed form where a level has one, else the sample.
+  """
+  total = 0.0
+  for level in levels:
+    one_gaussian = isinstance(level.prior, Gaussian) or level.prior.means.shape[0] == 1
+    if estimator == 'analytic' or (estimator == 'auto' and one_gaussian):
+      total = total + level.prior.kl_from(level.mean, level.logvar)
+    else:
+      total = total + diag_gaussian_log_prob(level.z, level.mean, level.logvar) - level.prior.log_prob(level.z)
+  return total
+
+
+def log_weight(log_px_z, levels):
+  """log w = log p(x|z) + sum over levels of (log p(z_l | above) - log q(z_l | x, ...)): its mean over draws is the
+  ELBO, its log-mean-exp over k draws the IWAE bound (Burda et al., 2016)."""
+  return log_px_z - kl(levels, 'sample')
 
 
 def log_likelihood(decoder_out, x, likelihood, sigma=1.0):

@@ -2,6 +2,11 @@
 
 `init` splits a module once into a static graph definition and a pure dict of parameters; `apply` merges them
 inside pure, jit-able functions. Images enter flat, (N, 784); decoders return flat logits, (N, 784).
+
+Every model is scored through one interface, whatever its number of stochastic levels: `infer(x)` computes what
+the draws need once per batch, `draw(inferred, eps)` turns standard-normal noise into the decoder's logits and the
+levels (losses.Level: each z with its posterior and prior), from which losses.log_weight and losses.kl follow.
+`encode`, `decode` and `prior` are the top level's, for the latent metrics and figures.
 """
 import importlib
 import importlib.util
@@ -12,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from vae import conv
+from vae import conv, losses
 
 ACTIVATIONS = {
     'relu': jax.nn.relu, 'tanh': jnp.tanh, 'softplus': jax.nn.softplus, 'elu': jax.nn.elu, 'gelu': jax.nn.gelu,
@@ -24,8 +29,8 @@ IMAGE_SIZE = 28 * 28
 class DenseEncoder(nnx.Module):
   """x -> hidden layers -> (mean, logvar) of q(z|x)."""
 
-  def __init__(self, widths, latent_dim, activation, *, rngs):
-    sizes = (IMAGE_SIZE,) + tuple(widths)
+  def __init__(self, widths, latent_dim, activation, *, input_size=IMAGE_SIZE, rngs):
+    sizes = (input_size,) + tuple(widths)
     self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
     self.mean = nnx.Linear(sizes[-1], latent_dim, rngs=rngs)
     self.logvar = nnx.Linear(sizes[-1], latent_dim, rngs=rngs)
@@ -90,7 +95,7 @@ class ConvDecoder(nnx.Module):
 
 
 class VAE(nnx.Module):
-  """A Gaussian-posterior VAE: encode -> reparameterised sample -> decode, and its prior p(z)."""
+  """A Gaussian-posterior VAE of one level: encode -> reparameterised sample -> decode, and its prior p(z)."""
 
   def __init__(self, encoder, decoder):
     self.encoder = encoder
@@ -98,15 +103,16 @@ class VAE(nnx.Module):
     self.pseudo_inputs = None  # (K, 784) under the VampPrior (model.prior = 'vamp'), set by `make`.
 
   def prior(self):
-    """(means, logvars), each (K, D): p(z) = (1/K) sum_k N(z; means[k], diag(exp(logvars[k]))).
+    """losses.Mixture (means, logvars), each (K, D), of the top level: p(z) = (1/K) sum_k N(z; means[k],
+    diag(exp(logvars[k]))).
 
     The standard normal is one component at (0, 0). The VampPrior (Tomczak & Welling, 2018) is the posteriors of
     K learnt pseudo-inputs, clipped to [0, 1] as their Hardtanh(0, 1) does.
     """
     if self.pseudo_inputs is None:
       mean, _ = self.encode(jnp.zeros((1, IMAGE_SIZE)))  # For its shape only: jit prunes the computation.
-      return jnp.zeros_like(mean), jnp.zeros_like(mean)
-    return self.encode(jnp.clip(self.pseudo_inputs[...], 0.0, 1.0))
+      return losses.Mixture(jnp.zeros_like(mean), jnp.zeros_like(mean))
+    return losses.Mixture(*self.encode(jnp.clip(self.pseudo_inputs[...], 0.0, 1.0)))
 
   def encode(self, x):
     return self.encoder(x)
@@ -118,6 +124,30 @@ class VAE(nnx.Module):
     mean, logvar = self.encode(x)
     z = reparameterize(key, mean, logvar)
     return self.decode(z), mean, logvar
+
+  def infer(self, x):
+    """What every draw for the batch `x` needs, computed once: q(z|x)'s (mean, logvar) and the prior."""
+    return self.encode(x), losses.Mixture(*self.prior())
+
+  def noise_size(self, inferred):
+    """The size of one draw's standard-normal noise per image: the sum of the levels' dimensions."""
+    return inferred[0][0].shape[-1]
+
+  def draw(self, inferred, eps):
+    """(logits, levels) of the draws `eps` (..., N, noise_size), standard normal: z = mean + exp(logvar / 2) eps,
+    the same z as reparameterize(key, mean, logvar) with eps = normal(key)."""
+    (mean, logvar), prior = inferred
+    z = mean + jnp.exp(0.5 * logvar) * eps
+    return self.decode(z), (losses.Level(z, mean, logvar, prior),)
+
+  def elbo_draw(self, inferred, eps):
+    """The draw the -ELBO decodes (training's 'elbo' objective, the per-epoch scores): `draw`'s, unless a model
+    trains on other codes than its posterior's draws (experiments/seed_writeups/models.py, a write-up's slip)."""
+    return self.draw(inferred, eps)
+
+  def generate(self, key, n):
+    """Logits of n images decoded from codes drawn from the prior (down every level)."""
+    return self.decode(sample_prior(self.prior(), key, n))
 
 
 def sample_prior(prior, key, n):
@@ -164,8 +194,8 @@ class GatedDense(nnx.Module):
 class GatedEncoder(nnx.Module):
   """x -> gated layers -> (mean, logvar), logvar bounded to LOGVAR_BOUNDS."""
 
-  def __init__(self, widths, latent_dim, *, rngs):
-    sizes = (IMAGE_SIZE,) + tuple(widths)
+  def __init__(self, widths, latent_dim, *, input_size=IMAGE_SIZE, rngs):
+    sizes = (input_size,) + tuple(widths)
     self.layers = nnx.List([GatedDense(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
     self.mean = nnx.Linear(sizes[-1], latent_dim, kernel_init=HE, rngs=rngs)
     self.logvar = nnx.Linear(sizes[-1], latent_dim, kernel_init=HE, rngs=rngs)
@@ -187,8 +217,13 @@ class GatedDecoder(nnx.Module):
   def __call__(self, z):
     for layer in self.layers:
       z = layer(z)
-    bound = math.log(PROBABILITY_BOUNDS[1] / PROBABILITY_BOUNDS[0])  # logit(1 - 1e-5) = -logit(1e-5)
-    return jnp.clip(self.out(z), -bound, bound)
+    return clip_logits(self.out(z))
+
+
+def clip_logits(logits):
+  """Logits clipped so that the Bernoulli probabilities stay in PROBABILITY_BOUNDS (the VampPrior code's clamp)."""
+  bound = math.log(PROBABILITY_BOUNDS[1] / PROBABILITY_BOUNDS[0])  # logit(1 - 1e-5) = -logit(1e-5)
+  return jnp.clip(logits, -bound, bound)
 
 
 def _gated(model_config, *, rngs):
@@ -197,8 +232,10 @@ def _gated(model_config, *, rngs):
              GatedDecoder(model_config.decoder_widths, model_config.latent_dim, rngs=rngs))
 
 
-# The built-in models: `model.name` -> a factory (model_config, *, rngs) -> module with encode, decode, __call__.
-FACTORIES = {'dense': _dense, 'conv': _conv, 'gated': _gated}
+# The built-in models: `model.name` -> a factory (model_config, *, rngs) -> module with encode, decode, __call__ and
+# prior; the two-level ones live in vae/hierarchical.py, named as one's own models are (imported when first named).
+FACTORIES = {'dense': _dense, 'conv': _conv, 'gated': _gated, 'hvae': 'vae.hierarchical:gated_hvae',
+             'conv_hvae': 'vae.hierarchical:conv_hvae', 'two_layer': 'vae.hierarchical:two_layer'}
 _LOADED = {}  # Absolute file path -> its module: one class object per file, however often a config names it.
 
 
@@ -211,7 +248,7 @@ def factory(name):
   prior() -> (means, logvars) of its mixture components).
   """
   if name in FACTORIES:
-    return FACTORIES[name]
+    return FACTORIES[name] if callable(FACTORIES[name]) else factory(FACTORIES[name])
   where, sep, attribute = name.rpartition(':')
   if not sep or not where or not attribute:
     raise ValueError(f'unknown (built-in: {", ".join(FACTORIES)}; or your own, as path/to/file.py:Name or '
@@ -269,6 +306,9 @@ def init(model_config, key):
 
 
 def apply(graphdef, params, method, *args):
-  """Calls `method` ('__call__', 'encode', 'decode' or 'prior') of the module `graphdef` with `params`; pure."""
+  """Calls `method` of the module `graphdef` with `params`; pure. A module of one's own that has the four methods
+  of a one-level VAE (encode, decode, __call__, prior) gets VAE's infer, noise_size, draw, elbo_draw, generate."""
   model = nnx.merge(graphdef, params)
+  if not hasattr(model, method):
+    return getattr(VAE, method)(model, *args)
   return getattr(model, method)(*args)

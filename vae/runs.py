@@ -101,8 +101,9 @@ class Run:
     def preview(params):  # Test images, their reconstructions (from the posterior means), prior samples.
       mean, _ = models.apply(self.graphdef, params, 'encode', preview_x)
       decode = lambda z: losses.pixel_mean(models.apply(self.graphdef, params, 'decode', z), likelihood)
-      prior_z = models.sample_prior(models.apply(self.graphdef, params, 'prior'), jax.random.key(0), TB_IMAGES)
-      return jnp.concatenate([shown_x, decode(mean)]), decode(prior_z)
+      samples = losses.pixel_mean(models.apply(self.graphdef, params, 'generate', jax.random.key(0), TB_IMAGES),
+                                  likelihood)
+      return jnp.concatenate([shown_x, decode(mean)]), samples
 
     self._preview = jax.jit(members(full(preview)), out_shardings=replicated)
 

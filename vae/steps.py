@@ -89,28 +89,33 @@ def init_state(params, optimizer):
   return {'step': jnp.zeros((), jnp.int32), 'params': params, 'opt_state': optimizer.init(params)}
 
 
-def loss_fn(params, graphdef, x, key, model_config, beta, objective='elbo', num_samples=1, kl_estimator='analytic'):
-  """(loss, metrics) of one batch.
+def draw(graphdef, params, x, key, num_samples=None, method='draw'):
+  """(logits, levels) of one draw per image keyed `key` (with `num_samples`, that many, on a leading axis): the
+  model's infer, then `method` (draw or elbo_draw; models.py), the noise standard normal."""
+  inferred = models.apply(graphdef, params, 'infer', x)
+  shape = x.shape[:-1] + (models.apply(graphdef, params, 'noise_size', inferred),)
+  eps = jax.random.normal(key, shape if num_samples is None else (num_samples,) + shape)
+  return models.apply(graphdef, params, method, inferred, eps)
 
-  'elbo': the beta-weighted -ELBO, one reparameterised sample per image, the KL in closed form ('analytic') or as
-  log q(z|x) - log p(z) at that same sample ('sample', as the VampPrior code trains). 'iwae': minus the
-  importance-weighted bound L_k = E[log (1/k) sum_i p(x, z_i) / q(z_i | x)] with k = `num_samples`; recon and kl
-  are then those of the first sample, so that neg_elbo stays comparable.
+
+def loss_fn(params, graphdef, x, key, model_config, beta, objective='elbo', num_samples=1, kl_estimator='analytic'):
+  """(loss, metrics) of one batch, recon and kl each summed over the model's levels.
+
+  'elbo': the beta-weighted -ELBO, one reparameterised draw per image, the KL in closed form ('analytic') or as
+  log q(z|x) - log p(z) at that same draw ('sample', as the VampPrior code trains). 'iwae': minus the
+  importance-weighted bound L_k = E[log (1/k) sum_i w_i] with k = `num_samples` (losses.log_weight); recon and kl
+  are then those of the first draw, so that neg_elbo stays comparable.
   """
-  prior = models.apply(graphdef, params, 'prior')
   if objective == 'elbo':
-    logits, mean, logvar = models.apply(graphdef, params, '__call__', x, key)
-    z = models.reparameterize(key, mean, logvar)  # The z models.VAE.__call__ decoded (same key, same draw).
+    logits, levels = draw(graphdef, params, x, key, method='elbo_draw')
     recon = -losses.log_likelihood(logits, x, model_config.likelihood, model_config.sigma)
-    metrics = losses.batch_metrics(recon, losses.kl(z, mean, logvar, prior, kl_estimator), beta)
+    metrics = losses.batch_metrics(recon, losses.kl(levels, kl_estimator), beta)
     return metrics['loss'], metrics
-  mean, logvar = models.apply(graphdef, params, 'encode', x)
-  z = models.reparameterize(key, jnp.broadcast_to(mean, (num_samples,) + mean.shape), logvar)
-  log_px_z = losses.log_likelihood(models.apply(graphdef, params, 'decode', z), x, model_config.likelihood,
-                                   model_config.sigma)
-  log_w = log_px_z + losses.mixture_log_prob(z, *prior) - losses.diag_gaussian_log_prob(z, mean, logvar)
-  bound = jax.nn.logsumexp(log_w, axis=0) - jnp.log(num_samples)
-  metrics = losses.batch_metrics(-log_px_z[0], losses.kl(z[0], mean, logvar, prior, 'auto'), beta)
+  logits, levels = draw(graphdef, params, x, key, num_samples)
+  log_px_z = losses.log_likelihood(logits, x, model_config.likelihood, model_config.sigma)  # (k, N)
+  bound = jax.nn.logsumexp(losses.log_weight(log_px_z, levels), axis=0) - jnp.log(num_samples)
+  kl = jnp.broadcast_to(losses.kl(levels, 'auto'), log_px_z.shape)  # A closed form has no sample axis.
+  metrics = losses.batch_metrics(-log_px_z[0], kl[0], beta)
   metrics['loss'] = -jnp.mean(bound)
   return metrics['loss'], metrics
 
@@ -163,16 +168,13 @@ def evaluate(params, batches, key, hparams, *, num_images, graphdef, config, bat
   The same `key` every epoch makes the single-sample estimates comparable across epochs.
   """
   preprocessing = data.eval_mode(config.data.preprocessing)
-  prior = models.apply(graphdef, params, 'prior')
 
   def body(_, inputs):
     index, batch = inputs
     x = data.preprocess(jax.lax.with_sharding_constraint(batch, batch_sharding), preprocessing)
-    key_i = jax.random.fold_in(key, index)
-    logits, mean, logvar = models.apply(graphdef, params, '__call__', x, key_i)
+    logits, levels = draw(graphdef, params, x, jax.random.fold_in(key, index), method='elbo_draw')
     recon = -losses.log_likelihood(logits, x, config.model.likelihood, config.model.sigma)
-    # The closed-form KL where the prior has one; else at the sample that was decoded.
-    return None, (recon, losses.kl(models.reparameterize(key_i, mean, logvar), mean, logvar, prior, 'auto'))
+    return None, (recon, losses.kl(levels, 'auto'))  # Each level's closed form where it has one.
 
   _, (recon, kl) = jax.lax.scan(body, None, (jnp.arange(batches.shape[0]), batches))
   recon, kl = recon.reshape(-1)[:num_images], kl.reshape(-1)[:num_images]

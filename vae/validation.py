@@ -5,6 +5,9 @@ from vae import conv, data, losses, models, steps
 from vae.errors import VaeError
 
 
+TWO_LEVELS = ('hvae', 'conv_hvae', 'two_layer')  # The built-in models of two levels: z1 of model.z1_dim too.
+
+
 def check_config(config, data_devices):
   """Raises VaeError for the first impossible value in `config`, whose batches split over `data_devices` devices."""
   _one_of(config, 'data.name', data.DATASETS)
@@ -77,8 +80,13 @@ def check_config(config, data_devices):
     if _get(config, key) % data_devices:
       raise VaeError(f"{key}={_get(config, key)}: must be divisible by the mesh's data axis ({data_devices} devices; "
                      f"--mesh=members:M,data:D sets it)")
-  if config.model.name in ('dense', 'gated'):
-    for key in ('model.encoder_widths', 'model.decoder_widths'):
+  if config.model.name in TWO_LEVELS:
+    value = _get(config, 'model.z1_dim')
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+      raise VaeError(f'model.z1_dim={value!r}: must be a positive integer')
+  if config.model.name in ('dense', 'gated', 'two_layer'):
+    for key in ('model.encoder_widths', 'model.decoder_widths') + (('model.z1_widths',) if config.model.name ==
+                                                                     'two_layer' else ()):
       widths = _get(config, key)
       if not all(isinstance(w, int) and w > 0 for w in widths):
         raise VaeError(f'{key}={widths!r}: must be a tuple of positive integers')

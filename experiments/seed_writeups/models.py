@@ -66,6 +66,12 @@ class LogStdSampleVAE(models.VAE):
     mean, logvar = self.encode(x)
     return self.decode(mean + jnp.exp(logvar) * jax.random.normal(key, mean.shape, mean.dtype)), mean, logvar
 
+  def elbo_draw(self, inferred, eps):
+    """The level of the posterior's draw, decoded at mean + exp(logvar) eps instead (the KL sees only the level)."""
+    (mean, logvar), _ = inferred
+    _, levels = self.draw(inferred, eps)
+    return self.decode(mean + jnp.exp(logvar) * eps), levels
+
 
 def XavierDenseVAE(model_config, *, rngs):  # pylint: disable=invalid-name
   """002's VAE (TensorFlow 1, the sklearn-like class): dense layers of model.activation (softplus), every weight
