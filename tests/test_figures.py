@@ -233,3 +233,19 @@ def test_latent_scatter_colours_each_class_present(tmp_path, classes):
       assert _has_color(pixels, tab10[c]), c
     elif c != 7:  # tab10's gray also turns up in the anti-aliased edges of black text.
       assert not _has_color(pixels, tab10[c]), c
+
+
+def test_a_first_epoch_outlier_leaves_the_later_epochs_readable(tmp_path):
+  """mnist18_conv's first epoch: a KL of 5.35e8 nats. The axis spans the later epochs (their range, 5 % wider,
+  by hand), and says where the first one went; an ordinary first epoch keeps matplotlib's own range."""
+  epochs = [1, 2, 3, 4]
+  train, test = [5.35e8, 30.0, 25.0, 22.0], [4.1e8, 28.0, 24.0, 21.0]
+  lo, hi, span = 21.0, 30.0, 9.0
+  assert figures.y_limits([(epochs, train), (epochs, test)]) == pytest.approx((lo - 0.05 * span, hi + 0.05 * span))
+  # 50 lies within 3 spans (27) of 21..30: an ordinary first epoch.
+  assert figures.y_limits([(epochs, [50.0, 30.0, 25.0, 22.0]), (epochs, [40.0, 28.0, 24.0, 21.0])]) is None
+  assert figures.y_limits([([1], [5.35e8])]) is None  # Nothing later to show instead.
+  records = [{'epoch': e, 'train/recon': 200.0 - e, 'test/recon': 201.0 - e, 'train/kl': a, 'test/kl': b,
+              'train/neg_elbo': 200.0 + a, 'test/neg_elbo': 201.0 + b} for e, a, b in zip(epochs, train, test)]
+  figures.learning_curves(records, str(tmp_path / 'c.png'))
+  _read(tmp_path / 'c.png', (1536, 512))

@@ -177,11 +177,20 @@ def learning_curves(records, path, title='Learning curves'):
   fig = _figure(*SIZES['learning_curves'], layout='constrained')
   panels = (('recon', 'reconstruction  -log p(x|z)'), ('kl', 'KL(q(z|x) || p(z))'), ('neg_elbo', '-ELBO'))
   for ax, (metric, name) in zip(fig.subplots(1, 3), panels):
+    lines = {}
     for split, style in (('train', '-'), ('test', '--')):
       key = f'{split}/{metric}'
       epochs = [r['epoch'] for r in records if key in r]
+      lines[split] = epochs, [r[key] for r in records if key in r]
       marker = 'o' if len(epochs) <= 25 else ''  # Markers show a lone point; on long runs they only clutter.
-      ax.plot(epochs, [r[key] for r in records if key in r], style, marker=marker, markersize=4, label=split)
+      ax.plot(*lines[split], style, marker=marker, markersize=4, label=split)
+    limits = y_limits(lines.values())
+    if limits:
+      ax.set_ylim(*limits)
+      first = min(e[0] for e, _ in lines.values() if e)
+      off = ', '.join(f'{split} {v[e.index(first)]:.3g}' for split, (e, v) in lines.items() if first in e)
+      ax.text(0.98, 0.97, f'epoch {first} off the axis: {off}', transform=ax.transAxes, ha='right', va='top',
+              fontsize=TICK_PT)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel('epoch', fontsize=LABEL_PT)
     ax.set_ylabel('nats per image', fontsize=LABEL_PT)
@@ -191,6 +200,30 @@ def learning_curves(records, path, title='Learning curves'):
     ax.legend(fontsize=TICK_PT)
   fig.suptitle(title, fontsize=TITLE_PT)
   _save(fig, path)
+
+
+def y_limits(lines):
+  """(bottom, top) for a panel of (epochs, values) lines whose first epoch is an outlier, else None (matplotlib's
+  own range).
+
+  The first epoch of an unstable start (RMSprop's first steps can put the KL at 1e8 nats) would flatten every later
+  epoch into a line. An outlier is a first-epoch value more than 3 spans of the later values beyond them; the axis
+  then shows the later values' range, widened 5 % each way.
+  """
+  lines = [(list(e), np.asarray(v, float)) for e, v in lines if len(e)]
+  if not lines:
+    return None
+  first = min(e[0] for e, _ in lines)
+  later = np.concatenate([v[np.asarray(e) > first] for e, v in lines])
+  later = later[np.isfinite(later)]
+  if len(later) < 2:
+    return None
+  lo, hi = later.min(), later.max()
+  span = (hi - lo) or abs(hi) * 0.01 or 1.0
+  starts = np.array([v[e.index(first)] for e, v in lines if first in e])
+  if not np.any(np.isfinite(starts) & ((starts > hi + 3 * span) | (starts < lo - 3 * span))):
+    return None
+  return lo - 0.05 * span, hi + 0.05 * span
 
 
 def _fill(images, n):
