@@ -1,0 +1,54 @@
+"""Reduces finished runs' workdirs to what a reader of the repository needs: the parameters `vae.load` opens.
+
+  .venv/bin/python experiments/keep_parameters.py WORKDIR [WORKDIR ...]
+
+For each workdir (a run's, or a sweep member's) with a results.json: the checkpoint of the epoch results.json
+reports is restored and saved again as step and parameters only, in `checkpoints-best/` (what an early-stopped run
+keeps of its best validation epoch; `vae.load` opens it first), and `checkpoints/` (the resume state: parameters
+and the optimizer's two moments, three times the size) and the TensorBoard event files are removed. The restored
+parameters are compared with the saved ones, bit for bit, before anything is removed. A workdir already reduced, or
+without results.json (unfinished: it still needs its resume state), is left as it is.
+"""
+import glob
+import os
+import shutil
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def reduce(workdir):
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import vae  # pylint: disable=g-import-not-at-top
+  from vae import checkpoints, records, workdirs  # pylint: disable=g-import-not-at-top
+  for events in glob.glob(os.path.join(workdir, 'events.out.tfevents.*')):
+    os.remove(events)
+  resume = os.path.join(workdir, 'checkpoints')
+  if not os.path.exists(os.path.join(workdir, 'results.json')) or not os.path.isdir(resume):
+    return f'{workdir}: kept as it is ({"unfinished" if os.path.isdir(resume) else "already reduced"})'
+  results = records.read_json(os.path.join(workdir, 'results.json'))
+  epoch = results['epoch']
+  best = os.path.join(workdir, 'checkpoints-best')
+  if not (os.path.isdir(best) and str(epoch) in os.listdir(best)):
+    model = vae.load(workdir, epoch=epoch)
+    state = {'step': np.asarray(results['step'], np.int32), 'params': jax.tree.map(np.asarray, model.params)}
+    ckpts = checkpoints.Checkpoints(workdir, 1, name='checkpoints-best')
+    ckpts.save(epoch, workdirs.best_part(state))
+    ckpts.finish()
+    ckpts.close()
+  kept = vae.load(workdir)  # checkpoints-best/, as any reader's vae.load opens it.
+  original = vae.load(workdir, epoch=epoch)
+  assert kept.epoch == epoch
+  for a, b in zip(jax.tree.leaves(kept.params), jax.tree.leaves(original.params), strict=True):
+    np.testing.assert_array_equal(a, b)
+  shutil.rmtree(resume)
+  return f'{workdir}: epoch {epoch}, parameters only'
+
+
+if __name__ == '__main__':
+  if len(sys.argv) < 2:
+    sys.exit(f'usage: {sys.argv[0]} WORKDIR [WORKDIR ...]')
+  for path in sys.argv[1:]:
+    print(reduce(path))
