@@ -156,6 +156,29 @@ def test_corrupt_latest_checkpoint_is_set_aside_and_the_previous_used(corrupt, t
   same_epochs(os.path.join(workdir, 'metrics.jsonl'), os.path.join(trained, 'metrics.jsonl'))
 
 
+@pytest.mark.parametrize('case', ['every checkpoint corrupt', 'kept for its parameters'])
+def test_no_checkpoint_to_resume_is_a_refusal_not_a_restart(case, trained, tmp_path):
+  """Training again from epoch 1 would overwrite the run's records: refused, one line, the records intact."""
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained, workdir)
+  if case == 'every checkpoint corrupt':
+    for epoch in ('1', '2'):
+      _truncate_arrays(os.path.join(workdir, 'checkpoints', epoch))
+    fragments = ('checkpoints: no readable checkpoint to resume from', 'use another --workdir')
+  else:
+    shutil.rmtree(os.path.join(workdir, 'checkpoints'))
+    fragments = ('a finished run kept without its resume checkpoints', 'vae.load opens it')
+  before = {k: v for k, v in snapshot(workdir).items() if 'checkpoints' not in k}
+  result = run_cli(*DENSE, '--config.train.num_epochs=3', f'--workdir={workdir}', check=False)
+  if case == 'every checkpoint corrupt':
+    # The failed restores' leftover TensorStore reads print "RuntimeError: Event loop is closed" tracebacks as the
+    # process ends (Orbax closed its loop; not through sys.excepthook): the last line is the refusal all the same.
+    result.stderr = '\n'.join(l for l in result.stderr.splitlines() if not l.startswith(('Traceback', '  ')) and
+                              'Event loop is closed' not in l)
+  assert_refused(result, *fragments)
+  assert {k: v for k, v in snapshot(workdir).items() if 'checkpoints' not in k} == before
+
+
 # --- A different model's workdir -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize('with_config_json', [True, False])

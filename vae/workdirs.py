@@ -85,6 +85,8 @@ def restore(run, places):
                    f'diverged.json says where); to try again use another --workdir or other values')
   epoch = min(e for (_, e), place in zip(restored, places) if not place.diverged)
   if epoch == 0:
+    for _, place in live(places):
+      _refuse_to_start_over(place)
     return run.place(run.initial_states), 0
   states = []
   for (state, e), place, initial in zip(restored, places, run.initial_states):
@@ -97,6 +99,20 @@ def restore(run, places):
   logging.info('resuming from the checkpoints of epoch %d in %s', epoch,
                places[0].ckpts.directory if len(places) == 1 else os.path.dirname(places[0].workdir))
   return run.place(states), epoch
+
+
+def _refuse_to_start_over(place):
+  """A workdir that trained before, but has no checkpoint to resume from, is refused rather than trained again
+  from epoch 1 over its records: every checkpoint was unreadable (and set aside), or it is a finished run kept
+  for its parameters alone (experiments/keep_parameters.py)."""
+  unreadable = place.ckpts.unreadable
+  if os.path.isdir(unreadable) and os.listdir(unreadable):
+    raise VaeError(f'{place.ckpts.directory}: no readable checkpoint to resume from (the unreadable ones are in '
+                   f'{unreadable}); training again from epoch 1 would overwrite this run\'s records: use another '
+                   f'--workdir')
+  if os.path.exists(place.paths['results']):
+    raise VaeError(f'{place.workdir}: a finished run kept without its resume checkpoints (results.json, '
+                   f'checkpoints-best/): vae.load opens it; to train again use another --workdir')
 
 
 def prepare_workdir(workdir):
