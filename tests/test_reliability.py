@@ -179,6 +179,48 @@ def test_no_checkpoint_to_resume_is_a_refusal_not_a_restart(case, trained, tmp_p
   assert {k: v for k, v in snapshot(workdir).items() if 'checkpoints' not in k} == before
 
 
+BAD_MODELS = '''
+from flax import nnx
+from vae import models
+
+class Narrow(nnx.Module):
+  def __init__(self, rngs):
+    self.linear = nnx.Linear(4, 500, rngs=rngs)
+  def __call__(self, z):
+    return self.linear(z)
+
+def narrow_decoder(model_config, *, rngs):
+  encoder = models.DenseEncoder((16,), 4, models.ACTIVATIONS['relu'], rngs=rngs)
+  return models.VAE(encoder, Narrow(rngs))
+
+def not_a_module(model_config, *, rngs):
+  return 'a string'
+
+class OnePrior(models.VAE):
+  def prior(self):
+    return models.losses.Mixture(*(2 * [models.jnp.zeros((3,))]))
+
+def flat_prior(model_config, *, rngs):
+  return OnePrior(models.DenseEncoder((16,), 4, models.ACTIVATIONS['relu'], rngs=rngs),
+                  models.DenseDecoder((16,), 4, models.ACTIVATIONS['relu'], rngs=rngs))
+'''
+
+
+@pytest.mark.parametrize('factory,fragments', [
+    ('narrow_decoder', ('decode of 2 images returned shapes [(2, 500)], expected [(2, 784)]',)),
+    ('not_a_module', ("traced on 2 images, it fails: AttributeError: 'str' object has no attribute",)),
+    ('flat_prior', ('prior() returned shapes [(3,), (3,)], expected (means, logvars), each (K, 4)',)),
+])
+def test_a_model_of_the_wrong_shapes_is_refused_before_anything_is_written(factory, fragments, tmp_path):
+  path = tmp_path / 'bad_models.py'
+  path.write_text(BAD_MODELS)
+  workdir = tmp_path / 'run'
+  result = run_cli(*DENSE, f'--config.model.name={path}:{factory}', '--config.model.latent_dim=4',
+                   f'--workdir={workdir}', check=False)
+  assert_refused(result, f"model.name='{path}:{factory}'", *fragments)
+  assert not workdir.exists()
+
+
 # --- A different model's workdir -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize('with_config_json', [True, False])

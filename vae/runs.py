@@ -41,6 +41,7 @@ class Run:
     self.layout = layout.choose(len(configs), jax.device_count(), mesh)
     for member in configs:
       validation.check_config(member, self.layout.data)
+    validation.check_model(config.model)  # The same model for every member (sweeps vary no model key).
     dataset = data.hold_out(data.load(config.data.name, config.data.dir, config.data.classes, config.data.source),
                             config.data.validation_size, config.data.validation_images)
     self.dataset = dataclasses.replace(  # The first images only, for quick tries and tests.

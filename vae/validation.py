@@ -1,6 +1,9 @@
 """Checks of a config before any compute: each failure is a VaeError naming the key and what is wrong."""
 import math
 
+import jax
+import jax.numpy as jnp
+
 from vae import conv, data, losses, models, steps
 from vae.errors import VaeError
 
@@ -90,6 +93,37 @@ def check_config(config, data_devices):
       widths = _get(config, key)
       if not all(isinstance(w, int) and w > 0 for w in widths):
         raise VaeError(f'{key}={widths!r}: must be a tuple of positive integers')
+
+
+def check_model(model_config):
+  """Traces the model once, abstractly (jax.eval_shape: nothing computed, nothing allocated), on a batch of two
+  images; a factory that returns something else, or methods of the wrong shapes, is a VaeError naming the model and
+  what it returned, before any data is read or anything is written."""
+  name, width = model_config.name, model_config.latent_dim
+
+  def probe(key):
+    graphdef, params = models.init(model_config, key)
+    x = jnp.zeros((2, models.IMAGE_SIZE))
+    logits, levels = steps.draw(graphdef, params, x, key)
+    return {'encode': models.apply(graphdef, params, 'encode', x), 'prior': models.apply(graphdef, params, 'prior'),
+            'decode': models.apply(graphdef, params, 'decode', jnp.zeros((2, width))), 'draw': logits,
+            'levels': [(level.z, level.mean, level.logvar) for level in levels]}
+
+  try:
+    shapes = jax.eval_shape(probe, jax.random.key(0))
+  except Exception as e:  # pylint: disable=broad-except  # A model of one's own can fail in any way: say how.
+    text = ' '.join(str(e).split())
+    raise VaeError(f'model.name={name!r}: traced on 2 images, it fails: {type(e).__name__}: {text[:300]}') from None
+  expected = {'encode': [(2, width)] * 2, 'decode': [(2, models.IMAGE_SIZE)], 'draw': [(2, models.IMAGE_SIZE)]}
+  for method, want in expected.items():
+    got = [tuple(a.shape) for a in jax.tree.leaves(shapes[method])]
+    if got != want:
+      raise VaeError(f'model.name={name!r}: {method} of 2 images returned shapes {got}, expected {want} (model.'
+                     f'latent_dim={width}, images of {models.IMAGE_SIZE} pixels)')
+  prior = [tuple(a.shape) for a in jax.tree.leaves(shapes['prior'])]
+  if len(prior) != 2 or prior[0] != prior[1] or len(prior[0]) != 2 or prior[0][1] != width:
+    raise VaeError(f'model.name={name!r}: prior() returned shapes {prior}, expected (means, logvars), each '
+                   f'(K, {width})')
 
 
 def check_data(config, dataset):
