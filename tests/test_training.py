@@ -40,6 +40,38 @@ def test_eval_mode_trains_nothing(trained, tmp_path):
   assert len(read_jsonl(os.path.join(workdir, 'metrics.jsonl'))) == 2
 
 
+def test_a_workdir_is_its_experiment(trained, tmp_path):
+  """Without --config, evaluation and resume read the workdir's config.json; a resume may change how long it trains
+  (recorded in config.json), not what it trains; a sweep and a plain run never share a folder."""
+  workdir = str(tmp_path / 'copy')
+  shutil.copytree(trained, workdir)
+  os.remove(os.path.join(workdir, 'results.json'))
+  run_cli('--mode=eval', f'--workdir={workdir}')
+  assert read_json(os.path.join(workdir, 'results.json')) == read_json(os.path.join(trained, 'results.json'))
+  run_cli('--config.train.num_epochs=3', f'--workdir={workdir}')
+  assert [r['epoch'] for r in read_jsonl(os.path.join(workdir, 'metrics.jsonl'))] == [1, 2, 3]
+  assert read_json(os.path.join(workdir, 'config.json'))['train']['num_epochs'] == 3
+  for args, fragments in (
+      (('--config.train.learning_rate=0.1',), ('config.json: this workdir holds another experiment (train.learning_'
+                                               'rate=0.001 there, 0.1 now)', 'use another --workdir')),
+      ((*DENSE, '--config.train.num_epochs=3', '--sweep=seed=0,1'), ('holds a plain run', 'a sweep goes in another')),
+  ):
+    result = run_cli(*args, f'--workdir={workdir}', check=False)
+    assert result.returncode == 2 and all(f in result.stderr.strip().splitlines()[-1] for f in fragments), (
+        result.stderr[-500:])
+
+
+def test_eval_of_an_untrained_workdir_writes_nothing(tmp_path):
+  workdir = tmp_path / 'new'
+  result = run_cli(*DENSE, '--mode=eval', f'--workdir={workdir}', check=False)
+  assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == (
+      f'error: {workdir}: no checkpoint to evaluate (train first with --mode=train)')
+  assert not workdir.exists()
+  result = run_cli('--mode=eval', f'--workdir={workdir}', check=False)  # No config.json to read either.
+  assert result.stderr.strip().splitlines()[-1] == (f'error: --config is required: {workdir}/config.json does not '
+                                                    f'exist (no run there to resume or evaluate)')
+
+
 def _config(name, variant=None):
   spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'configs', f'{name}.py'))
   module = importlib.util.module_from_spec(spec)
@@ -83,6 +115,15 @@ def test_model_defined_outside_vae_trains_sweeps_resumes_and_loads(tmp_path):
     lines = read_jsonl(os.path.join(member, 'metrics.jsonl'))
     assert [r['epoch'] for r in lines] == [1, 2] and all(math.isfinite(r['validation/neg_elbo']) for r in lines)
     assert model.epoch == 2 and read_json(os.path.join(member, 'results.json'))['epoch'] == 2
+  # Each member kept the model's file as it was when it began; vae.load builds the model from that copy.
+  from vae import models as vae_models  # pylint: disable=g-import-not-at-top
+  source = os.path.join(ROOT, 'experiments', 'seed_writeups', 'models.py')
+  for i in range(2):
+    copy = os.path.join(workdir, 'members', str(i), 'model_file', 'models.py')
+    with open(copy) as a, open(source) as b:
+      assert a.read() == b.read()
+    assert vae_models.kept_model_name(models[i].config.model.name, os.path.dirname(os.path.dirname(copy))) == (
+        f'{copy}:TanhHeadVAE')
   # The loaded model is the write-up's: its encoder, computed here in numpy from the checkpoint's parameters.
   params = jax.tree.map(np.asarray, models[1].params)['encoder']
   x = data.load('fashion_mnist').test_images[:5].astype(np.float64) / 255
@@ -112,6 +153,6 @@ def test_vampprior_trains_and_loads(tmp_path):
   init = np.asarray(models.init(model.config.model, runs.member_keys(model.config.seed)['init'])[1]['pseudo_inputs'])
   assert u.shape == (5, 784) and np.max(np.abs(u - init)) > 1e-3  # Trained (init: N(0.05, 0.01^2)).
   means, logvars = model.prior()
-  want_means, want_logvars = model.encode(np.clip(u, 0, 1).astype(np.float32))
+  want_means, want_logvars = model.encode(np.clip(u, 0, 1).astype(np.float32), preprocess=False)
   np.testing.assert_allclose(means, want_means, **REORDERED)  # 5 pseudo-inputs against a batch padded to 8.
   np.testing.assert_allclose(logvars, want_logvars, **REORDERED)

@@ -1,39 +1,88 @@
-"""The Python API: `model = vae.load(workdir)`, then encode / decode / generate / reconstruct numpy images.
+"""The Python API: `model = vae.load(workdir)`, then encode / decode / generate / reconstruct numpy images, or the
+model's pure JAX functions (`model.fns`) of its parameters (`model.params`) under jit, grad and vmap.
 
-Methods take images as numpy arrays, uint8 in [0, 255] or float in [0, 1], shaped (N, 28, 28) or (N, 784), and
-batch internally; images come back as float pixel means (Bernoulli probabilities or Gaussian means).
+Methods take images as numpy arrays shaped (N, 28, 28) or (N, 784): integers in 0..255 (uint8 and the others), float
+in [0, 1], or bool (binary); they batch internally and return numpy arrays, images as float pixel means (Bernoulli
+probabilities or Gaussian means).
 """
 import functools
 import json
 import os
+from typing import Callable, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
+from flax import nnx
 
 from vae import checkpoints, data, iwae, losses, models, steps
 from vae.errors import VaeError
 from vae.progress import Progress
 
 
+class Functions(NamedTuple):
+  """A model's pure functions of its parameters, at full float32 on every backend (steps.FULL_PRECISION), to use
+  under jax.jit, jax.grad and jax.vmap. `x` is the model's inputs (..., 784) as its evaluation fed them, pixels in
+  [0, 1] (in [-1, 1] under data.preprocessing 'signed'); they do not preprocess (`Model.inputs` does); z is
+  (..., latent_dim); outputs keep the leading axes. Of a model of two levels, encode and decode are the top level's.
+  """
+  encode: Callable  # (params, x) -> (mean, logvar) of q(z|x).
+  decode: Callable  # (params, z) -> (..., 784) pixel means E[x|z].
+  log_likelihood: Callable  # (params, x, key, num_samples) -> (...,) IW estimate of log p(x), nats; num_samples static.
+  elbo: Callable  # (params, x, key) -> (...,) the ELBO of one draw of q(z|x), nats: what test/neg_elbo averages.
+
+
+def functions(graphdef, model_config):
+  """The Functions of the module `graphdef` under `config.model`'s likelihood."""
+  likelihood, sigma = model_config.likelihood, model_config.sigma
+
+  def encode(params, x):
+    return models.apply(graphdef, params, 'encode', x)
+
+  def decode(params, z):
+    return losses.pixel_mean(models.apply(graphdef, params, 'decode', z), likelihood)
+
+  def log_likelihood(params, x, key, num_samples):
+    return iwae.model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, sigma)
+
+  def elbo(params, x, key):  # As steps.evaluate scores it: the KL in closed form where a level has one.
+    logits, levels = steps.draw(graphdef, params, x, key, method='elbo_draw')
+    return losses.log_likelihood(logits, x, likelihood, sigma) - losses.kl(levels, 'auto')
+
+  # The precision is fixed as a function is traced, so it holds for grad's backward pass and under vmap too.
+  full = functools.partial(steps.at_precision, steps.FULL_PRECISION)
+  return Functions(*(full(fn) for fn in (encode, decode, log_likelihood, elbo)))
+
+
 class Model:
-  """A trained VAE: its config, the module structure and the parameters of one checkpoint."""
+  """A trained VAE: its config, the module structure and the parameters of one checkpoint.
+
+  `params` is the pure dict of jax arrays the functions `fns` take; `module` the Flax NNX module holding them.
+  """
 
   def __init__(self, config, graphdef, params, epoch=None, batch_size=500):
-    self.config, self.params, self.epoch, self.batch_size = config, params, epoch, batch_size
-    likelihood, sigma = config.model.likelihood, config.model.sigma
+    self.config, self.graphdef, self.epoch, self.batch_size = config, graphdef, epoch, batch_size
+    self.params = jax.tree.map(jnp.asarray, params)
+    self.fns = functions(graphdef, config.model)
+    likelihood = config.model.likelihood
     full = functools.partial(steps.at_precision, steps.FULL_PRECISION)  # On every backend, whatever trained it.
-    self._encode = jax.jit(full(lambda p, x: models.apply(graphdef, p, 'encode', x)))
-    self._decode = jax.jit(full(lambda p, z: losses.pixel_mean(models.apply(graphdef, p, 'decode', z), likelihood)))
+    self._encode, self._decode = jax.jit(self.fns.encode), jax.jit(self.fns.decode)
+    self._log_likelihood = jax.jit(self.fns.log_likelihood, static_argnames='num_samples')
     self._prior = jax.jit(full(lambda p: models.apply(graphdef, p, 'prior')))
     self._generate = jax.jit(full(lambda p, key, n: losses.pixel_mean(models.apply(graphdef, p, 'generate', key, n),
                                                                        likelihood)), static_argnums=2)
-    self._log_likelihood = jax.jit(full(functools.partial(
-        iwae.model_log_likelihood, graphdef, likelihood=likelihood, sigma=sigma)), static_argnames='num_samples')
 
   @property
   def latent_dim(self):
     return self.config.model.latent_dim
+
+  @property
+  def module(self):
+    """The nnx.Module with the trained parameters: a fresh copy on each access (nnx.merge of graphdef and params),
+    so changing it changes neither `params` nor this model."""
+    return nnx.merge(self.graphdef, self.params)
 
   def prior(self):
     """(means, logvars) of the prior's K components, each (K, latent_dim): p(z) = (1/K) sum_k N(means[k],
@@ -41,20 +90,33 @@ class Model:
     Of a model of two levels, the top level's, p(z2)."""
     return tuple(np.asarray(a) for a in self._prior(self.params))
 
-  def encode(self, x):
-    """(mean, logvar) of q(z|x), each (N, latent_dim); of a model of two levels, the top level's q(z2|x)."""
-    means, logvars = zip(*(self._encode(self.params, self._inputs(b)) for b in self._batches(self._images(x))))
-    n = len(x)
-    return np.concatenate(means)[:n], np.concatenate(logvars)[:n]
+  def inputs(self, x, *, preprocess=True):
+    """Images as the model reads them, float32 (N, 784): what `fns` take (see encode for `preprocess`)."""
+    return self._inputs(self._pixels(x, preprocess), preprocess)
 
-  def transform(self, x):
+  def encode(self, x, *, preprocess=True):
+    """(mean, logvar) of q(z|x), each (N, latent_dim); of a model of two levels, the top level's q(z2|x).
+
+    With `preprocess`, images go in as the run's evaluation read them (data.preprocessing): thresholded at 0.5
+    ('binarize_static'), or for 'binarize_dynamic' gray images binarized as its test set was (data.binarize_once:
+    one Bernoulli draw per pixel, with the evaluation's fixed key, by the pixel's place in the array, so the test
+    set passed gray is scored as results.json scored it). Binary images (0 / 255, 0.0 / 1.0 or bool) are unchanged
+    by either. preprocess=False: the pixels as given (the VampPrior's gray pseudo-inputs, say).
+    """
+    means, logvars = zip(*(self._encode(self.params, self._inputs(b, preprocess))
+                           for b in self._batches(self._pixels(x, preprocess))))
+    return np.concatenate(means)[:len(x)], np.concatenate(logvars)[:len(x)]
+
+  def transform(self, x, *, preprocess=True):
     """The posterior means E[z|x], (N, latent_dim): the codes to cluster or plot."""
-    return self.encode(x)[0]
+    return self.encode(x, preprocess=preprocess)[0]
 
   def decode(self, z):
     """Pixel means E[x|z] of codes z (N, latent_dim), shaped (N, 28, 28); of a model of two levels, of top-level
     codes z2, decoded at z1 = the mean of p(z1|z2)."""
-    z = np.asarray(z, np.float32).reshape(-1, self.latent_dim)
+    z = np.asarray(z, np.float32)
+    if z.ndim != 2 or z.shape[1] != self.latent_dim:
+      raise ValueError(f'codes must be shaped (N, {self.latent_dim}), the model\'s latent_dim; got {z.shape}')
     out = np.concatenate([self._decode(self.params, b) for b in self._batches(z)])[:len(z)]
     return out.reshape(-1, 28, 28)
 
@@ -65,9 +127,9 @@ class Model:
       return np.asarray(self._generate(self.params, jax.random.key(seed), n)).reshape(-1, 28, 28)
     return self.decode(z)
 
-  def reconstruct(self, x):
+  def reconstruct(self, x, *, preprocess=True):
     """decode(transform(x)), shaped like x."""
-    return self.decode(self.transform(x)).reshape(np.shape(x))
+    return self.decode(self.transform(x, preprocess=preprocess)).reshape(np.shape(x))
 
   def sample(self, n, seed=0):
     """n draws x ~ p(x|z), z ~ p(z): binary images (Bernoulli) or means plus Gaussian noise, (n, 28, 28)."""
@@ -77,20 +139,21 @@ class Model:
       return np.asarray(jax.random.bernoulli(x_key, means), np.float32)
     return means + self.config.model.sigma * np.asarray(jax.random.normal(x_key, means.shape))
 
-  def log_likelihood(self, x, num_samples=1000, seed=0, progress=None):
-    """Per-image importance-weighted estimate of log p(x) in nats, with `num_samples` samples of q(z|x).
+  def log_likelihood(self, x, num_samples=1000, seed=0, progress=None, *, preprocess=True):
+    """Per-image importance-weighted estimate of log p(x) in nats, with `num_samples` samples of q(z|x); images
+    preprocessed as by `encode`.
 
     `progress`: a description to show a progress bar (or periodic log lines) under. The draws depend on how `x` is
     batched (`seed` folded with the batch index, batches of up to `batch_size`): the same images in a call of
     another size get other draws, so compare estimates as estimates, not digit for digit.
     """
     key = jax.random.key(seed)
-    batches = self._batches(self._images(x))
+    batches = self._batches(self._pixels(x, preprocess))
     bar = Progress(len(batches), progress) if progress else None
     out = []
     for i, b in enumerate(batches):
-      out.append(np.asarray(self._log_likelihood(self.params, self._inputs(b), jax.random.fold_in(key, i),
-                                                 num_samples=num_samples)))
+      out.append(np.asarray(self._log_likelihood(self.params, self._inputs(b, preprocess),
+                                                 jax.random.fold_in(key, i), num_samples=num_samples)))
       if bar:
         bar.update()
     if bar:
@@ -98,41 +161,75 @@ class Model:
     return np.concatenate(out)[:len(x)].astype(np.float64)
 
   def _images(self, x):
-    """Images checked and flat, (N, 784): uint8 as they are, floats as float32 in [0, 1]."""
+    """Images checked and flat, (N, 784): integers and bools as uint8 in 0..255, floats as float32 in [0, 1]."""
     x = np.asarray(x)
     if x.ndim not in (2, 3) or x.shape[1:] not in ((784,), (28, 28)):
       raise ValueError(f'images must be shaped (N, 28, 28) or (N, 784), got {x.shape}')
     x = x.reshape(len(x), 784)
-    if x.dtype != np.uint8:  # Floats in 0..255 (a PNG read as float) or NaNs would encode silently to nonsense codes.
-      x = x.astype(np.float32)
-      if x.size and not (np.isfinite(x).all() and 0 <= x.min() and x.max() <= 1):
-        bad = int(np.sum(~np.isfinite(x)))
-        seen = f'{bad} non-finite values' if bad else f'values from {x.min():g} to {x.max():g}'
-        raise ValueError(f'float images must lie in [0, 1] (uint8 images in 0..255 are scaled); got {seen}')
+    if x.dtype == bool:
+      return x.astype(np.uint8) * np.uint8(255)
+    if np.issubdtype(x.dtype, np.integer):
+      low, high = (x.min(), x.max()) if x.size else (0, 0)
+      if low < 0 or high > 255:
+        raise ValueError(f'{x.dtype} images must lie in 0..255 (float images in [0, 1]); got values from {low} to '
+                         f'{high}')
+      if high == 1:  # 0/1 binary images, or 0..255 ones all but black: never guessed.
+        raise ValueError(f'{x.dtype} images hold only 0 and 1, which in 0..255 are nearly black: pass binary images '
+                         f'as images.astype(bool) (or images * 255)')
+      return x.astype(np.uint8)
+    if not np.issubdtype(x.dtype, np.floating):
+      raise ValueError(f'images must be integers in 0..255, float in [0, 1] or bool; got dtype {x.dtype}')
+    x = x.astype(np.float32)  # Floats in 0..255 (a PNG read as float) or NaNs would encode silently to nonsense.
+    if x.size and not (np.isfinite(x).all() and 0 <= x.min() and x.max() <= 1):
+      bad = int(np.sum(~np.isfinite(x)))
+      seen = f'{bad} non-finite values' if bad else f'values from {x.min():g} to {x.max():g}'
+      raise ValueError(f'float images must lie in [0, 1] (integer images in 0..255 are scaled); got {seen}')
     return x
 
-  def _inputs(self, x):
-    """A batch of `_images` as the model saw them in evaluation: float (N, 784), under the run's data.preprocessing.
+  def _pixels(self, x, preprocess):
+    """`_images(x)`, and with `preprocess`, for a dynamically binarized model, gray images binarized as
+    data.binarize_once binarized its test set (its key, its rule: a Bernoulli draw of each pixel's value in [0, 1]),
+    as uint8 0 / 255.
+
+    Whole, not per batch: a pixel's draw is keyed by its flat index in the array. A binary image draws itself.
+    """
+    x = self._images(x)
+    if not preprocess or self.config.data.preprocessing != 'binarize_dynamic':
+      return x
+    top = 255 if x.dtype == np.uint8 else 1
+    if ((x == 0) | (x == top)).all():  # Binary already (evaluation's own calls): spares the draw.
+      return x
+    key = data.eval_binarization_key('test')
+    unit = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x
+    return np.asarray(data.from_unit(unit, 'binarize_dynamic', key), np.uint8) * np.uint8(255)
+
+  def _inputs(self, x, preprocess):
+    """A batch of `_pixels` as the model reads it: float (N, 784), under the evaluation's preprocessing, or with
+    preprocess=False the pixels as they are (mapped to [-1, 1] under 'signed', the model's scale).
 
     Per batch: converting 60,000 images at once allocates 188 MB of floats, whose first touch took 1.2 s on 2 cores.
     """
+    mode = self.config.data.preprocessing
+    mode = data.eval_mode(mode) if preprocess or mode == 'signed' else 'gray'
     if x.dtype == np.uint8:
       x = x.astype(np.float32) / 255.0
-    return np.asarray(data.from_unit(x, data.eval_mode(self.config.data.preprocessing)))
+    return np.asarray(data.from_unit(x, mode))
 
   def _batches(self, x):
     """Batches of `batch_size` (the last zero-padded); fewer images go in one batch padded to a power of two, so
-    each method compiles for a handful of shapes and a few images cost a few images' work, not a full batch's."""
+    each method compiles for a handful of shapes and a few images cost a few images' work, not a full batch's.
+    No images: one batch of one zero image, whose outputs, cut to none, have the right shapes."""
     size = min(self.batch_size, 1 << max(len(x) - 1, 0).bit_length())
-    padded = np.zeros((-(-len(x) // size) * size,) + x.shape[1:], x.dtype)
+    padded = np.zeros((max(1, -(-len(x) // size)) * size,) + x.shape[1:], x.dtype)
     padded[:len(x)] = x
-    return np.split(padded, len(padded) // size) if len(x) else []
+    return np.split(padded, len(padded) // size)
 
 
 def load(workdir, epoch=None):
   """The model saved in `workdir` by run.py: its config.json and the checkpoint of `epoch` (default: the latest,
   or with early stopping the best validation epoch, the one results.json reports, which a finished run's workdir
-  can keep alone: `checkpoints-best/` without `checkpoints/`)."""
+  can keep alone: `checkpoints-best/` without `checkpoints/`). An own model (`model.name=path/to/file.py:Name`) is
+  built from the copy of its file the run kept in WORKDIR/model_file/ (logged at INFO), from any folder."""
   config_path = os.path.join(workdir, 'config.json')
   try:
     with open(config_path) as f:
@@ -143,7 +240,11 @@ def load(workdir, epoch=None):
   name = 'checkpoints-best' if epoch is None and os.path.isdir(best) and os.listdir(best) else 'checkpoints'
   if not os.path.isdir(os.path.join(workdir, name)):  # A finished run may keep only its best parameters.
     raise VaeError(f'{workdir}: no checkpoints folder (train first with run.py)')
-  graphdef, params = models.init(config.model, jax.random.key(0))
+  model_config = ml_collections.ConfigDict(config.model.to_dict())
+  model_config.name = models.kept_model_name(config.model.name, workdir)  # An own model's file: the run's copy.
+  if model_config.name != config.model.name:
+    logging.info('%s: the model file kept by the run, %s', config.model.name, model_config.name)
+  graphdef, params = models.init(model_config, jax.random.key(0))
   like = steps.init_state(params, steps.make_optimizer(config.train))
   if name == 'checkpoints-best':  # Early stopping's best epoch: step and parameters only (vae/workdirs.py).
     like = {'step': like['step'], 'params': like['params']}

@@ -14,8 +14,9 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-config_flags.DEFINE_config_file('config', None, 'Experiment config file (configs/*.py[:variant]).',
-                                lock_config=True)
+CONFIG_HELP = ('Experiment config file (configs/*.py[:variant]); without it, the config.json of the --workdir to '
+               'resume or evaluate.')
+config_flags.DEFINE_config_file('config', None, CONFIG_HELP, lock_config=True)
 flags.DEFINE_string('workdir', None, 'Folder for checkpoints, metrics and results; rerunning resumes it.')
 flags.DEFINE_enum('mode', 'train', ['train', 'eval'], 'train: train then evaluate; eval: evaluate the latest '
                   'checkpoint (the best validation epoch with early stopping) only.')
@@ -35,7 +36,7 @@ flags.DEFINE_integer('heartbeat_timeout', 60, 'Seconds without a heartbeat after
 flags.DEFINE_string('compilation_cache', None, 'Folder of JAX\'s persistent compilation cache, so that a second run '
                     'of a config reuses its compiled programs; default $JAX_COMPILATION_CACHE_DIR, else '
                     '~/.cache/vae/jax; empty: off.')
-flags.mark_flags_as_required(['config', 'workdir'])
+flags.mark_flags_as_required(['workdir'])
 FLAGS = flags.FLAGS
 
 
@@ -61,7 +62,8 @@ def main(argv):
     _start_distributed(jax)
   from vae import sweeps, training  # pylint: disable=g-import-not-at-top
   from vae.errors import VaeError  # pylint: disable=g-import-not-at-top
-  logging.get_absl_handler().addFilter(_quiet_libraries)
+  from vae import progress  # pylint: disable=g-import-not-at-top
+  logging.get_absl_handler().addFilter(progress.quiet_libraries)
   try:
     members = sweeps.member_configs(config, FLAGS.sweep) if FLAGS.sweep else None
     run = training.train_and_evaluate if FLAGS.mode == 'train' else training.evaluate
@@ -114,7 +116,13 @@ def _compilation_cache(jax):
 
 
 def parse_flags(argv):
-  """absl's parsing, with each mistake (unknown or misspelt key, bad value, missing flag) as one line and exit 2."""
+  """absl's parsing, with each mistake (unknown or misspelt key, bad value, missing flag) as one line and exit 2.
+
+  Without --config, the config is the --workdir's config.json (a run to resume or evaluate), overridable with
+  --config.KEY=VALUE as a file's would be.
+  """
+  if not any(a == '--config' or a.startswith('--config=') for a in argv[1:]):
+    _config_from_workdir(_flag_value(argv, 'workdir'))
   try:
     return FLAGS(argv)
   except flags.Error as e:
@@ -130,6 +138,26 @@ def parse_flags(argv):
           f'{f" (did you mean {hint.group(1)!r}?)" if hint else ""}')
 
 
+def _config_from_workdir(workdir):
+  """Redefines --config as the workdir's config.json (a dict flag), or fails with one line saying why it cannot."""
+  import json  # pylint: disable=g-import-not-at-top
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  if workdir == '?':
+    _fail('--config is required (or --workdir of a run, whose config.json is used)')
+  path = os.path.join(workdir, 'config.json')
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except FileNotFoundError:
+    if os.path.isdir(os.path.join(workdir, 'members')):
+      _fail(f'--config is required: {workdir} holds a sweep (resume it with its --config and --sweep flags)')
+    _fail(f'--config is required: {path} does not exist (no run there to resume or evaluate)')
+  except (OSError, json.JSONDecodeError) as e:
+    _fail(f'{path}: cannot read the run\'s config ({e})')
+  FLAGS.__delattr__('config')
+  config_flags.DEFINE_config_dict('config', ml_collections.ConfigDict(saved), CONFIG_HELP, lock_config=True)
+
+
 def _flag_value(argv, name):
   values = [a.split('=', 1)[1] for a in argv if a.startswith(f'--{name}=')]
   return values[-1] if values else '?'
@@ -138,11 +166,6 @@ def _flag_value(argv, name):
 def _fail(message):
   print(f'error: {" ".join(str(message).split())}', file=sys.stderr)
   sys.exit(2)
-
-
-def _quiet_libraries(record):
-  """Keeps warnings and this project's log lines; drops the libraries' (Orbax's, XLA's) chatter at INFO."""
-  return record.levelno >= std_logging.WARNING or not any(p in record.pathname for p in ('/orbax/', 'xla_bridge'))
 
 
 def _end_if_process_lost(error):

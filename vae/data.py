@@ -201,10 +201,14 @@ EVAL_BINARIZATION_SEED = 0
 EVAL_SETS = ('test', 'train', 'validation')
 
 
+def eval_binarization_key(which):
+  """The key of the set `which`'s (one of EVAL_SETS) one fixed binarization."""
+  return jax.random.fold_in(jax.random.key(EVAL_BINARIZATION_SEED), EVAL_SETS.index(which))
+
+
 def binarize_once(images, which):
   """uint8 images of the set `which` (one of EVAL_SETS) -> its one fixed binarization, uint8 0 / 255."""
-  key = jax.random.fold_in(jax.random.key(EVAL_BINARIZATION_SEED), EVAL_SETS.index(which))
-  return np.asarray(preprocess(images, 'binarize_dynamic', key) * 255, np.uint8)
+  return np.asarray(preprocess(images, 'binarize_dynamic', eval_binarization_key(which)) * 255, np.uint8)
 
 
 def main(argv):

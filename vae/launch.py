@@ -6,24 +6,37 @@ returns the trained model as `vae.load` gives it.
 import importlib.util
 import os
 
-from vae import api, sweeps
-from vae import training
+from absl import logging
+
+from vae import api, progress, sweeps, training
 from vae.errors import VaeError
 
+SUMMARY = ('test/neg_elbo', 'test/nll_iw', 'test/active_units', 'latent/linear_probe_acc')  # Shown at the end.
 
-def train(config, workdir, overrides=None, sweep=(), mesh=None, **keywords):
-  """Trains `config` in `workdir` and returns the model (for a `sweep`, the list of the members' models).
+
+def train(config, workdir, overrides=None, sweep=(), mesh=None, verbose=True, **keywords):
+  """Trains `config` in `workdir` and returns the model (for a `sweep`, the list of the members' models, None in
+  the place of a member that diverged).
 
   `config`: a ConfigDict, or a config file 'configs/x.py[:variant]'. `overrides`: {'train.num_epochs': 2, ...};
   keywords set keys too, a double underscore for each dot (train__num_epochs=2). `sweep`: run.py's --sweep
-  strings ('seed=0,1,2'); `mesh`: run.py's --mesh.
+  strings ('seed=0,1,2'); `mesh`: run.py's --mesh. `verbose`: one line per epoch and the evaluation's progress, as
+  run.py logs them (the libraries' own lines left out), and the results; False: warnings only.
   """
   config = configure(config, {**(overrides or {}), **{k.replace('__', '.'): v for k, v in keywords.items()}})
   members = sweeps.member_configs(config, list(sweep)) if sweep else None
-  training.train_and_evaluate(config, workdir, members, mesh)
+  with progress.shown(verbose):
+    results = training.train_and_evaluate(config, workdir, members, mesh)
+    for i, result in enumerate(results):
+      where = workdir if members is None else os.path.join(training.workdirs.members_of(workdir), str(i))
+      if 'diverged' in result:  # The others trained on, as run.py's do; the sweep's summary lists it too.
+        logging.warning('%s diverged (%s); its diverged.json says where', where, result['diverged'])
+      else:
+        logging.info('%s: %s', where, ', '.join(f'{k} {result[k]:.2f}' for k in SUMMARY if k in result))
   if members is None:
     return api.load(workdir)
-  return [api.load(os.path.join(training.workdirs.members_of(workdir), str(i))) for i in range(len(members))]
+  return [None if 'diverged' in result else api.load(os.path.join(training.workdirs.members_of(workdir), str(i)))
+          for i, result in enumerate(results)]
 
 
 def configure(config, overrides):

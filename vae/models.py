@@ -239,6 +239,29 @@ FACTORIES = {'dense': _dense, 'conv': _conv, 'gated': _gated, 'hvae': 'vae.hiera
 _LOADED = {}  # Absolute file path -> its module: one class object per file, however often a config names it.
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # The project's root.
+
+
+def model_file(name):
+  """The absolute path of the file a `model.name` of the form 'path/to/file.py:Name' names (from the working
+  folder, else from the project's root); None for other names or a file not found."""
+  where, _, _ = name.rpartition(':')
+  if not where.endswith('.py'):
+    return None
+  return next((p for p in (os.path.abspath(where), os.path.join(ROOT, where)) if os.path.isfile(p)), None)
+
+
+MODEL_FILE_DIR = 'model_file'  # WORKDIR/model_file/<file>.py: an own model's file as it was when training began.
+
+
+def kept_model_name(name, workdir):
+  """`name` ('path/to/file.py:Name') naming instead the copy of its file kept in WORKDIR/model_file/ when the run
+  began, if there is one; any other name as it is."""
+  where, _, attribute = name.rpartition(':')
+  copy = os.path.join(os.path.abspath(workdir), MODEL_FILE_DIR, os.path.basename(where))
+  return f'{copy}:{attribute}' if where.endswith('.py') and os.path.isfile(copy) else name
+
+
 def factory(name):
   """The model factory `name` names: a built-in (FACTORIES), or 'path/to/file.py:Name' (a path from the working
   folder, else from the project's root) or 'package.module:Name'; ValueError saying why it cannot be found.
@@ -254,10 +277,9 @@ def factory(name):
     raise ValueError(f'unknown (built-in: {", ".join(FACTORIES)}; or your own, as path/to/file.py:Name or '
                      f'package.module:Name)')
   if where.endswith('.py'):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    path = next((p for p in (os.path.abspath(where), os.path.join(root, where)) if os.path.isfile(p)), None)
+    path = model_file(name)
     if path is None:
-      raise ValueError(f'{where}: no such file (from {os.getcwd()} or {root})')
+      raise ValueError(f'{where}: no such file (from {os.getcwd()} or {ROOT})')
     if path not in _LOADED:
       spec = importlib.util.spec_from_file_location(f'vae_user_model_{len(_LOADED)}', path)
       module = importlib.util.module_from_spec(spec)

@@ -1,10 +1,34 @@
 """Progress of long loops: a bar with ETA on a terminal, plain periodic log lines otherwise (CI logs stay readable)."""
+import contextlib
+import logging as std_logging
 import sys
 import time
 
-from absl import logging
+from absl import flags, logging
 
 BAR_WIDTH = 30
+
+
+def quiet_libraries(record):
+  """Keeps warnings and this project's log lines; drops the libraries' (Orbax's, XLA's) chatter at INFO."""
+  return record.levelno >= std_logging.WARNING or not any(p in record.pathname for p in ('/orbax/', 'xla_bridge'))
+
+
+@contextlib.contextmanager
+def shown(verbose=True):
+  """Within it, this project's INFO lines (each epoch's, the evaluation's) are shown, the libraries' are not; with
+  `verbose` False, only warnings. absl's verbosity and handler are as they were after."""
+  if not flags.FLAGS.is_parsed():  # Outside absl's app.run (a notebook): no "logging before flag parsing" line.
+    flags.FLAGS.mark_as_parsed()
+  logging.use_absl_handler()  # ... and absl's lines would not reach the screen without its handler.
+  handler, before = logging.get_absl_handler(), logging.get_verbosity()
+  handler.addFilter(quiet_libraries)
+  logging.set_verbosity(logging.INFO if verbose else logging.WARNING)
+  try:
+    yield
+  finally:
+    logging.set_verbosity(before)
+    handler.removeFilter(quiet_libraries)
 
 
 class Progress:

@@ -9,6 +9,7 @@ All members train at once, one compiled program over the member axis; what each 
 member is set aside, is vae/workdirs.py. Only process 0 writes records, figures and TensorBoard events;
 every process takes part in the compiled steps and in Orbax's checkpoint saves.
 """
+import os
 import time
 
 import jax
@@ -16,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from vae import layout, progress, records, stopping, sweeps, tensorboard, workdir_lock, workdirs
+from vae import checkpoints, layout, progress, records, stopping, sweeps, tensorboard, workdir_lock, workdirs
 from vae.runs import Run, floats, select
 from vae.errors import VaeError
 
@@ -80,6 +81,7 @@ def _train(run, places, workdir, sweep):
         record = {'epoch': epoch, 'step': first_step + run.steps_per_epoch, **select(train, i), **select(test, i),
                   'images_per_sec': images_per_sec, 'seconds': seconds}
         if lead:
+          workdirs.keep_model_file(place)
           records.write_text(place.paths['config'], place.config.to_json(indent=2) + '\n')
           records.append_jsonl(place.paths['metrics'], record)
         epoch_records[i] = record
@@ -137,6 +139,9 @@ def evaluate(config, workdir, members=None, mesh=None):
   """Re-evaluates the latest checkpoint(s) in `workdir` (with early stopping, the best validation epoch) without
   training; returns and writes the results."""
   run = Run(members or [config], mesh)
+  folders = [os.path.join(workdirs.members_of(workdir), str(i)) for i in range(len(members))] if members else [workdir]
+  if not any(checkpoints.complete_epochs(f) or checkpoints.complete_epochs(f, 'checkpoints-best') for f in folders):
+    raise VaeError(f'{workdir}: no checkpoint to evaluate (train first with --mode=train)')  # Before writing.
   with _owned(workdir):
     places = workdirs.open_all(run, workdir, sweep=members is not None)
     try:

@@ -157,6 +157,27 @@ def check_same_model(saved, config, path):
                    f'use another --workdir')
 
 
+# What a resumed run may change: how long it trains, how it is evaluated and saved, and how the same computation is
+# done or where the same data is read from. Anything else would make the workdir's records another experiment's.
+RESUME_KEYS = ('train.num_epochs', 'train.checkpoint_every_epochs', 'train.keep_checkpoints', 'train.scan_unroll',
+               'model.conv_impl', 'data.dir', 'data.source', 'eval.')
+
+
+def check_resume(saved, config, path):
+  """Refuses to go on in a workdir whose config.json (`saved`) differs from `config` on a key outside RESUME_KEYS;
+  returns {key: (there, now)} of the keys that differ and may (to log and record)."""
+  old, new = _flatten(saved, 'config'), _flatten(config.to_dict(), 'config')
+  changed = {k[len('config.'):]: (_plain(old[k]), _plain(new.get(k))) for k in sorted(old)
+             if _plain(old[k]) != _plain(new.get(k)) and k in new}  # A key saved before it existed: skipped.
+  allowed = lambda key: key in RESUME_KEYS or any(key.startswith(p) for p in RESUME_KEYS if p.endswith('.'))
+  refused = '; '.join(f'{k}={a!r} there, {b!r} now' for k, (a, b) in changed.items() if not allowed(k))
+  if refused:
+    keys = ', '.join(k + '*' if k.endswith('.') else k for k in RESUME_KEYS)
+    raise VaeError(f'{path}: this workdir holds another experiment ({refused}); a resumed run may change only '
+                   f'{keys}: use another --workdir')
+  return changed
+
+
 def _flatten(value, prefix):
   if isinstance(value, dict):
     return {k: v for name, sub in value.items() for k, v in _flatten(sub, f'{prefix}.{name}').items()}

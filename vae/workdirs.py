@@ -11,7 +11,7 @@ import tempfile
 import numpy as np
 from absl import logging
 
-from vae import checkpoints, layout, records, sweeps, validation
+from vae import checkpoints, layout, models, records, sweeps, validation
 from vae.errors import VaeError
 from vae.runs import select
 
@@ -50,6 +50,11 @@ def live(places):
 def open_all(run, workdir, sweep):
   """Each member's folder (WORKDIR itself for a plain run), checked writable, and its checkpoints, after refusing
   another model's or other values'."""
+  if sweep and (os.path.exists(os.path.join(workdir, 'config.json')) or
+                os.path.isdir(os.path.join(workdir, 'checkpoints'))):
+    raise VaeError(f'{workdir}: holds a plain run (config.json, checkpoints/); a sweep goes in another --workdir')
+  if not sweep and os.path.isdir(members_of(workdir)):
+    raise VaeError(f'{workdir}: holds a sweep (members/); resume it with its --sweep flags, or use another --workdir')
   folders = [os.path.join(members_of(workdir), str(i)) for i in range(len(run.configs))] if sweep else [workdir]
   places = [Place(member, folder, prepare_workdir(folder)) for member, folder in zip(run.configs, folders)]
   for place in places:
@@ -65,8 +70,11 @@ def open_all(run, workdir, sweep):
         if os.path.exists(place.paths['config']):
           saved = records.read_json(place.paths['config'])
           validation.check_same_model(saved, place.config, place.paths['config'])
-          if sweep:  # A member's folder is its values' (a plain run may go on with, say, another learning rate).
+          if sweep:  # A member's folder is its values'.
             sweeps.check_member(saved, place.config, place.paths['config'])
+          for key, (there, now) in validation.check_resume(saved, place.config, place.paths['config']).items():
+            logging.info('%s: %s=%r there, %r now (config.json records the new value)', place.workdir, key, there,
+                         now)
         if place.ckpts.latest_epoch() is not None:
           place.ckpts.check_compatible(like)
   except VaeError:
@@ -113,6 +121,19 @@ def _refuse_to_start_over(place):
   if os.path.exists(place.paths['results']):
     raise VaeError(f'{place.workdir}: a finished run kept without its resume checkpoints (results.json, '
                    f'checkpoints-best/): vae.load opens it; to train again use another --workdir')
+
+
+def keep_model_file(place):
+  """Copies the file of an own model (`model.name` 'path/to/file.py:Name') into WORKDIR/model_file/ once, when the
+  run starts: vae.load opens that copy, from any folder, whatever became of the original."""
+  source = models.model_file(place.config.model.name)
+  if source is None:
+    return
+  copy = os.path.join(place.workdir, models.MODEL_FILE_DIR, os.path.basename(source))
+  if not os.path.exists(copy):
+    os.makedirs(os.path.dirname(copy), exist_ok=True)
+    with open(source) as f:
+      records.write_text(copy, f.read())
 
 
 def prepare_workdir(workdir):
