@@ -346,7 +346,7 @@ BAD_VALUES = [
     (('--config.train.batch_size=30', '--num_cpu_devices=4'),
      "train.batch_size=30: must be divisible by the mesh's data axis (4 devices"),
     (('--config.train.batch_size=500',), 'train.batch_size=500: larger than the 400 training images'),
-    (('--config.data.classes=(1, 11)',), 'data.classes=(1, 11): fashion_mnist has classes 0..9'),
+    (('--config.data.classes=(1, 11)',), 'data.classes=(1, 11): must be distinct labels 0 .. 9'),
     (('--config.train.num_epochs=two',), "flag --config.train.num_epochs=two: invalid literal for int()"),
     (('--config.train.num_epoch=2',), "--config.train.num_epoch: no such config key (did you mean 'num_epochs'?)"),
 ]
@@ -396,6 +396,61 @@ def test_bad_config_value_in_process(key, value, message):
   with pytest.raises(VaeError) as error:
     validation.check_config(config, 1)
   assert str(error.value).startswith(message)
+
+
+def _invalid_values(value):
+  """Candidates for an invalid value of a key whose default is `value`, by its type."""
+  if isinstance(value, bool):
+    return ['yes']
+  if isinstance(value, int):
+    return [-1]
+  if isinstance(value, float):
+    return [float('nan'), -1.0]
+  if isinstance(value, str):
+    return ['bogus']
+  if isinstance(value, (tuple, list)):
+    return [(0,), (99,)]
+  return [-1, (99,), '/nonexistent']  # An unset (None) placeholder: a value of its type out of range.
+
+
+EVERY_CONFIG = ('fashion_dense', 'mnist18_conv', 'latent2d', 'vampprior:fashion_hvae', 'burda_mnist:two_layer')
+
+
+def test_every_key_of_every_config_refuses_an_invalid_value():
+  """Each key of each config, set to a value out of its range, is refused before anything is trained or written
+  (runs.Run checks the config, traces the model and reads the data first): one line naming the key (or, for
+  data.dir, the folder)."""
+  from test_configs import load  # pylint: disable=g-import-not-at-top
+  from vae import runs  # pylint: disable=g-import-not-at-top
+  load_config = lambda spec: load(*spec.split(':'))
+  from vae.errors import VaeError  # pylint: disable=g-import-not-at-top
+  accepted, checked, tried = [], set(), set()
+  for spec in EVERY_CONFIG:
+    for key, default in records.flatten(load_config(spec).to_dict()).items():
+      if key in checked:
+        continue
+      for value in _invalid_values(default):
+        config = load_config(spec)
+        *sections, name = key.split('.')
+        node = config
+        for section in sections:
+          node = node[section]
+        try:
+          node[name] = value
+        except TypeError:  # ConfigDict refuses the type (and so does the command line).
+          continue
+        tried.add(key)
+        try:
+          runs.Run([config])
+          accepted.append(f'{spec} {key}={value!r}')
+        except VaeError as e:
+          message = str(e)
+          assert '\n' not in message and (key in message or key == 'data.dir' and '/nonexistent' in message), (
+              spec, key, value, message)
+        break
+      checked.add(key)
+  assert not accepted, accepted
+  assert tried == checked and len(tried) > 40, sorted(checked - tried)
 
 
 def test_missing_config_file_and_flags(tmp_path):

@@ -23,12 +23,15 @@ def shown(verbose=True):
   logging.use_absl_handler()  # ... and absl's lines would not reach the screen without its handler.
   handler, before = logging.get_absl_handler(), logging.get_verbosity()
   handler.addFilter(quiet_libraries)
+  stream = handler.python_handler.setStream(sys.stderr)  # Today's stderr (a notebook cell's), not the first one's.
   logging.set_verbosity(logging.INFO if verbose else logging.WARNING)
   try:
     yield
   finally:
     logging.set_verbosity(before)
     handler.removeFilter(quiet_libraries)
+    if stream is not None:
+      handler.python_handler.setStream(stream)
 
 
 class Progress:

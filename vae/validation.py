@@ -87,12 +87,18 @@ def check_config(config, data_devices):
     value = _get(config, 'model.z1_dim')
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
       raise VaeError(f'model.z1_dim={value!r}: must be a positive integer')
-  if config.model.name in ('dense', 'gated', 'two_layer'):
-    for key in ('model.encoder_widths', 'model.decoder_widths') + (('model.z1_widths',) if config.model.name ==
-                                                                     'two_layer' else ()):
-      widths = _get(config, key)
-      if not all(isinstance(w, int) and w > 0 for w in widths):
-        raise VaeError(f'{key}={widths!r}: must be a tuple of positive integers')
+  extent = _get(config, 'eval.manifold_extent')
+  if not isinstance(extent, (int, float)) or isinstance(extent, bool) or not (extent >= 0 and math.isfinite(extent)):
+    raise VaeError(f'eval.manifold_extent={extent!r}: must be a finite number >= 0 (0: the grid at prior quantiles)')
+  classes = _get(config, 'data.classes')
+  if classes is not None and (not classes or len(set(classes)) != len(classes) or not all(
+      isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 9 for c in classes)):
+    raise VaeError(f'data.classes={classes!r}: must be distinct labels 0 .. 9 (unset: all ten)')
+  for key in ('model.encoder_widths', 'model.decoder_widths') + (  # Every config's, whichever model reads them.
+      ('model.z1_widths',) if config.model.name == 'two_layer' else ()):
+    widths = _get(config, key)
+    if not isinstance(widths, (tuple, list)) or not all(isinstance(w, int) and w > 0 for w in widths):
+      raise VaeError(f'{key}={widths!r}: must be a tuple of positive integers')
 
 
 def check_model(model_config):

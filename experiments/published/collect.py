@@ -114,9 +114,9 @@ def row(name, table, config, mean, std, machine, folders):
   return out
 
 
-def markdown(results, table):
-  """The table's markdown: ours against published, seeds, training time, machine; the command of each unfinished
-  row."""
+def markdown(results, table, commands=True):
+  """The table's markdown: ours against published, seeds, training time, machine; with `commands`, the command of
+  each unfinished row."""
   lines = [f'Source: {TABLES[table]}.', '',
            '| row | config | published | ours | seeds | training time | machine |', '|---|---|---|---|---|---|---|']
   for name, r in results['rows'].items():
@@ -137,7 +137,7 @@ def markdown(results, table):
     lines.append(f'| {name} | {config} | {published} | {ours} | {seeds} | {time} | '
                  f'{r["machine"] if r["seeds"] else "-"} |')
   unfinished = [(name, r['next']) for name, r in results['rows'].items() if r['table'] == table and 'next' in r]
-  if unfinished:
+  if unfinished and commands:
     lines += ['', 'To finish (each command resumes where its run stopped):', '']
     lines += [f'- {name}: ' + (f'`{next_}`' if next_.startswith('.venv') else next_) for name, next_ in unfinished]
   return '\n'.join(lines)
@@ -160,8 +160,10 @@ def main(write):
   if write:
     with open(os.path.join(HERE, 'results.json'), 'w') as f:
       json.dump(results, f, indent=1, sort_keys=True)
-    for path in (os.path.join(HERE, 'README.md'), os.path.join(ROOT, 'README.md')):
-      write_between_markers(path, tables)
+    write_between_markers(os.path.join(HERE, 'README.md'), tables)
+    write_between_markers(os.path.join(ROOT, 'README.md'), '\n\n'.join(
+        markdown(results, table, commands=False) for table in TABLES) + '\n\nThe command that finishes each row: '
+        '[experiments/published/README.md](experiments/published/README.md).')
 
 
 if __name__ == '__main__':
