@@ -174,18 +174,17 @@ def gated_conv(a, b, k):
 def test_conv_hvae_parameter_count_and_shapes():
   """The convHVAE: q(z2|x)'s and x's gated convolutions (kernels 7,3,5,3,3 and 3,3,3,3,3; channels 32,32,64,64,6)
   to 294 features, p(x|z1, z2)'s GatedDense 600 -> 784, four 3x3 gated convolutions of 64 channels, a 1x1 one."""
-  config = _tiny('conv_hvae', latent_dim=40, z1_dim=40, conv_impl='xla')  # The same function either way; XLA's
-  graphdef, params = models.init(config, jax.random.key(0))                 # compiles faster here.
+  config = _tiny('conv_hvae', latent_dim=40, z1_dim=40)
+  graphdef, params = models.init(config, jax.random.key(0))
   chain = lambda kernels: sum(gated_conv(a, b, k) for a, b, k in zip((1, 32, 32, 64, 64), (32, 32, 64, 64, 6),
                                                                       kernels))
   want = (chain((7, 3, 5, 3, 3)) + 2 * linear(294, 40) + chain((3, 3, 3, 3, 3)) + gated(40, 294) + gated(588, 300)
           + 2 * linear(300, 40) + gated(40, 300) + gated(300, 300) + 2 * linear(300, 40) + 2 * gated(40, 300)
           + gated(600, 784) + gated_conv(1, 64, 3) + 3 * gated_conv(64, 64, 3) + linear(64, 1))
   assert _num_params(params) == want
-  x = jax.random.uniform(jax.random.key(1), (2, 5, 784))
-  logits, mean, logvar = models.apply(graphdef, params, '__call__', x, jax.random.key(2))
+  x = jax.ShapeDtypeStruct((2, 5, 784), jnp.float32)  # Shapes only (jax.eval_shape): nothing to compile.
+  logits, mean, logvar = jax.eval_shape(lambda x: models.apply(graphdef, params, '__call__', x, jax.random.key(2)), x)
   assert logits.shape == (2, 5, 784) and mean.shape == logvar.shape == (2, 5, 40)
-  assert np.all(np.asarray(logvar) >= models.LOGVAR_BOUNDS[0]) and np.all(np.asarray(logvar) <= models.LOGVAR_BOUNDS[1])
 
 
 def test_hvae_trains_resumes_bit_identically_loads_and_generates(tmp_path):
@@ -195,7 +194,7 @@ def test_hvae_trains_resumes_bit_identically_loads_and_generates(tmp_path):
   import vae  # pylint: disable=g-import-not-at-top
   spec = os.path.join(ROOT, 'configs/vampprior.py:fashion_hvae_vamp')
   overrides = {'data.max_train_images': 200, 'data.max_test_images': 100, 'data.validation_size': 100,
-               'train.batch_size': 40, 'eval.batch_size': 50, 'eval.iw_samples': 10, 'eval.manifold_size': 3,
+               'train.batch_size': 40, 'eval.batch_size': 50, 'eval.iw_samples': 2, 'eval.manifold_size': 2,
                'model.latent_dim': 4, 'model.z1_dim': 3, 'model.num_pseudo_inputs': 5,
                'train.early_stopping_patience': 0, 'train.checkpoint_every_epochs': 1, 'train.keep_checkpoints': 2}
   whole, cut = str(tmp_path / 'whole'), str(tmp_path / 'cut')

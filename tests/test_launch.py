@@ -7,7 +7,7 @@ import sys
 from conftest import ROOT
 
 TINY = {'data.max_train_images': 200, 'data.max_test_images': 100, 'train.batch_size': 40, 'eval.batch_size': 50,
-        'eval.iw_samples': 10, 'eval.manifold_size': 3, 'model.encoder_widths': (32,), 'model.decoder_widths': (32,),
+        'eval.iw_samples': 2, 'eval.manifold_size': 2, 'model.encoder_widths': (32,), 'model.decoder_widths': (32,),
         'model.latent_dim': 4, 'train.num_epochs': 1}
 
 
