@@ -178,6 +178,11 @@ def test_no_checkpoint_to_resume_is_a_refusal_not_a_restart(case, trained, tmp_p
     result.stderr = '\n'.join(l for l in result.stderr.splitlines() if re.match(r'([IWE]\d{4} |error: )', l))
   assert_refused(result, *fragments)
   assert {k: v for k, v in snapshot(workdir).items() if 'checkpoints' not in k} == before
+  if case == 'kept for its parameters':  # Starting over is explicit, and loses nothing: the old run is set aside.
+    run_cli('--config.train.num_epochs=1', '--restart', f'--workdir={workdir}')
+    (aside,) = glob.glob(os.path.join(workdir, 'set-aside-*'))
+    assert {k: v for k, v in snapshot(aside).items() if 'checkpoints' not in k} == before
+    assert [r['epoch'] for r in read_jsonl(os.path.join(workdir, 'metrics.jsonl'))] == [1]
 
 
 BAD_MODELS = '''

@@ -20,6 +20,9 @@ config_flags.DEFINE_config_file('config', None, CONFIG_HELP, lock_config=True)
 flags.DEFINE_string('workdir', None, 'Folder for checkpoints, metrics and results; rerunning resumes it.')
 flags.DEFINE_enum('mode', 'train', ['train', 'eval'], 'train: train then evaluate; eval: evaluate the latest '
                   'checkpoint (the best validation epoch with early stopping) only.')
+flags.DEFINE_bool('restart', False, 'Train from epoch 1: what the workdir holds (checkpoints, records, results) is '
+                  'first set aside, whole, in WORKDIR/set-aside-<time>/ (kept, never deleted). Without it a workdir is '
+                  'resumed, and one with records but no checkpoint to resume from is refused.')
 flags.DEFINE_multi_string('sweep', [], 'KEY=V1,V2,...: train one member per value at once (jax.vmap); repeat '
                           'for a grid. Keys: seed, train.beta, train.learning_rate. Members go to WORKDIR/members/<i>/.')
 flags.DEFINE_integer('num_cpu_devices', None, 'Run on the CPU as this many devices (to try layouts on a laptop).')
@@ -66,8 +69,12 @@ def main(argv):
   logging.get_absl_handler().addFilter(progress.quiet_libraries)
   try:
     members = sweeps.member_configs(config, FLAGS.sweep) if FLAGS.sweep else None
-    run = training.train_and_evaluate if FLAGS.mode == 'train' else training.evaluate
-    results = run(config, FLAGS.workdir, members, FLAGS.mesh)
+    if FLAGS.restart and FLAGS.mode != 'train':
+      _fail('--restart: trains from epoch 1, so it goes with --mode=train only')
+    if FLAGS.mode == 'train':
+      results = training.train_and_evaluate(config, FLAGS.workdir, members, FLAGS.mesh, restart=FLAGS.restart)
+    else:
+      results = training.evaluate(config, FLAGS.workdir, members, FLAGS.mesh)
   except VaeError as e:  # A lost process can surface as one, e.g. a checkpoint save whose collective failed.
     _end_if_process_lost(e)
     _fail(e)

@@ -24,15 +24,20 @@ from vae.errors import VaeError
 TB_IMAGES_EVERY = 5  # Epochs between the reconstructions and samples sent to TensorBoard (and the last epoch).
 
 
-def train_and_evaluate(config, workdir, members=None, mesh=None):
-  """Trains `config` (or the sweep `members`) in `workdir`, resuming from the latest checkpoints.
+def train_and_evaluate(config, workdir, members=None, mesh=None, restart=False):
+  """Trains `config` (or the sweep `members`) in `workdir`, resuming from the latest checkpoints; with `restart`,
+  from epoch 1, what the workdir held set aside first (workdirs.set_aside_all).
 
   `mesh`: a --mesh spec ('members:4,data:2'), None for the automatic layout. Returns the final results, one dict
   per member ({'diverged': why} for a member that diverged); processes other than 0 return [].
   """
   run = Run(members or [config], mesh)
   logging.info('%s', run.layout.describe())
+  if restart and jax.process_count() > 1:
+    raise VaeError('--restart: set the workdir aside from one process (run it once with --restart alone)')
   with _owned(workdir):
+    if restart:
+      workdirs.set_aside_all(workdir)
     places = workdirs.open_all(run, workdir, sweep=members is not None)
     return _train(run, places, workdir, sweep=members is not None)
 

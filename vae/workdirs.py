@@ -7,11 +7,12 @@ while the others go on; when none is left, the run stops with the first one's re
 import dataclasses
 import os
 import tempfile
+import time
 
 import numpy as np
 from absl import logging
 
-from vae import checkpoints, layout, models, records, sweeps, validation
+from vae import checkpoints, layout, models, records, sweeps, validation, workdir_lock
 from vae.errors import VaeError
 from vae.runs import select
 
@@ -121,6 +122,20 @@ def _refuse_to_start_over(place):
   if os.path.exists(place.paths['results']):
     raise VaeError(f'{place.workdir}: a finished run kept without its resume checkpoints (results.json, '
                    f'checkpoints-best/): vae.load opens it; to train again use another --workdir')
+
+
+def set_aside_all(workdir):
+  """Moves everything `workdir` holds (but its lock and earlier set-aside folders) into WORKDIR/set-aside-<time>/,
+  for a run that starts over (--restart); returns that folder, or None if there was nothing to move."""
+  names = [n for n in os.listdir(workdir) if n != workdir_lock.FILENAME and not n.startswith('set-aside-')]
+  if not names:
+    return None
+  folder = os.path.join(workdir, f'set-aside-{time.strftime("%Y%m%d-%H%M%S")}')
+  os.makedirs(folder)
+  for name in names:
+    os.replace(os.path.join(workdir, name), os.path.join(folder, name))
+  logging.info('%s: what it held is set aside in %s; training from epoch 1', workdir, folder)
+  return folder
 
 
 def keep_model_file(place):
