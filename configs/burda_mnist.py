@@ -72,6 +72,8 @@ def get_config(variant='vae'):
   config.train.warmup_epochs = 0
   config.train.grad_norm = 'none'  # none | per_tensor: each gradient tensor / (its L2 norm + 1e-7) first.
   config.train.kl_estimator = 'analytic'  # analytic | sample: log q(z|x) - log p(z) at the decoded z.
+  if variant.startswith('two_layer'):
+    config.train.kl_estimator = 'sample'  # z1 is drawn before z2 (bottom-up): its KL has no closed form given z2.
   config.train.matmul_precision = 'float32'  # float32 | tensorfloat32 | bfloat16 | default: the step's
   # matmuls; full float32 reproduces the CPU's numbers on a GPU (docs/config.md). Scores are float32 always.
   config.train.scan_unroll = 1  # Steps per iteration of the epoch's lax.scan (speed only; docs/performance.md).

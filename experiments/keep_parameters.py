@@ -17,18 +17,34 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import jax  # pylint: disable=wrong-import-position
+import numpy as np  # pylint: disable=wrong-import-position
+
+import vae  # pylint: disable=wrong-import-position
+from vae import checkpoints, records, workdir_lock, workdirs  # pylint: disable=wrong-import-position
+
 
 def reduce(workdir):
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  import vae  # pylint: disable=g-import-not-at-top
-  from vae import checkpoints, records, workdirs  # pylint: disable=g-import-not-at-top
-  for events in glob.glob(os.path.join(workdir, 'events.out.tfevents.*')):
-    os.remove(events)
+  lock = workdir_lock.acquire(workdir)  # Refused while a run holds it.
+  try:
+    resume = os.path.join(workdir, 'checkpoints')
+    if not os.path.exists(os.path.join(workdir, 'results.json')) or not os.path.isdir(resume):
+      return f'{workdir}: kept as it is ({"unfinished" if os.path.isdir(resume) else "already reduced"})'
+    results = records.read_json(os.path.join(workdir, 'results.json'))
+    latest = checkpoints.complete_epochs(workdir)[-1:]  # A finished run's results: of its last epoch, or its best.
+    if results['epoch'] not in latest + checkpoints.complete_epochs(workdir, 'checkpoints-best'):
+      return f'{workdir}: kept as it is (results.json reports epoch {results["epoch"]}, not its newest checkpoint)'
+    message = _reduce(workdir, results)
+    for events in glob.glob(os.path.join(workdir, 'events.out.tfevents.*')):
+      os.remove(events)
+    return message
+  finally:
+    lock.release()
+
+
+def _reduce(workdir, results):
+  """checkpoints-best/ from the checkpoint of results.json's epoch, checked bit for bit, then checkpoints/ removed."""
   resume = os.path.join(workdir, 'checkpoints')
-  if not os.path.exists(os.path.join(workdir, 'results.json')) or not os.path.isdir(resume):
-    return f'{workdir}: kept as it is ({"unfinished" if os.path.isdir(resume) else "already reduced"})'
-  results = records.read_json(os.path.join(workdir, 'results.json'))
   epoch = results['epoch']
   best = os.path.join(workdir, 'checkpoints-best')
   if not (os.path.isdir(best) and str(epoch) in os.listdir(best)):
@@ -40,9 +56,11 @@ def reduce(workdir):
     ckpts.close()
   kept = vae.load(workdir)  # checkpoints-best/, as any reader's vae.load opens it.
   original = vae.load(workdir, epoch=epoch)
-  assert kept.epoch == epoch
+  if kept.epoch != epoch:
+    raise SystemExit(f'{workdir}: vae.load opens epoch {kept.epoch}, not {epoch}; nothing removed')
   for a, b in zip(jax.tree.leaves(kept.params), jax.tree.leaves(original.params), strict=True):
-    np.testing.assert_array_equal(a, b)
+    if not np.array_equal(a, b):
+      raise SystemExit(f'{workdir}: the saved parameters differ from epoch {epoch}\'s; nothing removed')
   shutil.rmtree(resume)
   return f'{workdir}: epoch {epoch}, parameters only'
 

@@ -1,5 +1,6 @@
 """The real training loop through the CLI on tiny subsets: outputs, resume, devices, eval mode, errors."""
 import importlib.util
+import json
 import math
 import os
 import shutil
@@ -46,7 +47,11 @@ def test_a_workdir_is_its_experiment(trained, tmp_path):
   workdir = str(tmp_path / 'copy')
   shutil.copytree(trained, workdir)
   os.remove(os.path.join(workdir, 'results.json'))
-  run_cli('--mode=eval', f'--workdir={workdir}')
+  config = read_json(os.path.join(workdir, 'config.json'))  # As a workdir written before these keys existed.
+  del config['train']['matmul_precision'], config['train']['scan_unroll']
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    json.dump(config, f)
+  run_cli('--mode=eval', '--workdir', workdir)
   assert read_json(os.path.join(workdir, 'results.json')) == read_json(os.path.join(trained, 'results.json'))
   run_cli('--config.train.num_epochs=3', f'--workdir={workdir}')
   assert [r['epoch'] for r in read_jsonl(os.path.join(workdir, 'metrics.jsonl'))] == [1, 2, 3]

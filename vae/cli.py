@@ -161,12 +161,23 @@ def _config_from_workdir(workdir):
     _fail(f'--config is required: {path} does not exist (no run there to resume or evaluate)')
   except (OSError, json.JSONDecodeError) as e:
     _fail(f'{path}: cannot read the run\'s config ({e})')
+  from vae import records  # pylint: disable=g-import-not-at-top
+  tuples = lambda v: {k: tuples(x) for k, x in v.items()} if isinstance(v, dict) else (
+      tuple(v) if isinstance(v, list) else v)  # JSON's lists were the config file's tuples.
   FLAGS.__delattr__('config')
-  config_flags.DEFINE_config_dict('config', ml_collections.ConfigDict(saved), CONFIG_HELP, lock_config=True)
+  try:
+    config_flags.DEFINE_config_dict('config', ml_collections.ConfigDict(tuples(records.with_added_keys(saved))),
+                                    CONFIG_HELP, lock_config=True)
+  except config_flags.config_flags.UnsupportedOperationError as e:  # An override of a key config.json leaves unset.
+    field = re.search(r'field (config\.[\w.]+)', str(e))
+    _fail(f'--{field.group(1) if field else "config"}: {path} leaves it unset, so its type is unknown; give the '
+          f'run\'s --config file too')
 
 
 def _flag_value(argv, name):
-  values = [a.split('=', 1)[1] for a in argv if a.startswith(f'--{name}=')]
+  """The value of --name=VALUE or --name VALUE in `argv` ('?' if absent)."""
+  values = [a.split('=', 1)[1] if '=' in a else b for a, b in zip(argv, argv[1:] + [None])
+            if a.startswith(f'--{name}=') or (a == f'--{name}' and b is not None)]
   return values[-1] if values else '?'
 
 

@@ -61,18 +61,13 @@ def evaluated_config(config):
   return settings
 
 
-# Keys added after results.json files were written, with the value their absence means.
-ADDED_KEYS = {'model.prior': 'standard', 'model.num_pseudo_inputs': 500, 'eval.manifold_extent': 0.0,
-              'train.matmul_precision': 'float32'}
-
-
 def evaluated_under(results, config):
   """Whether results.json's `results` were computed under `config`: equal on every key, where a key its record
-  lacks (ADDED_KEYS) counts as the value its absence meant."""
+  lacks (records.ADDED_KEYS) counts as the value its absence meant."""
   if not isinstance(results.get('config'), dict) or not results['config']:
     return False
   saved, current = records.flatten(results['config']), records.flatten(evaluated_config(config))
-  saved = {**{k: v for k, v in ADDED_KEYS.items() if k in current}, **saved}
+  saved = {**{k: v for k, v in records.ADDED_KEYS.items() if k in current}, **saved}
   return saved == current
 
 

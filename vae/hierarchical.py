@@ -178,8 +178,8 @@ class BottomUpVAE(models.VAE):
     z1 = mean1 + jnp.exp(0.5 * logvar1) * eps[..., :mean1.shape[-1]]
     mean2, logvar2 = self.q_z2(z1)
     z2 = mean2 + jnp.exp(0.5 * logvar2) * eps[..., mean1.shape[-1]:]
-    return self.decoder(z1), (losses.Level(z2, mean2, logvar2, prior),
-                              losses.Level(z1, mean1, logvar1, losses.Gaussian(*self.p_z1(z2))))
+    return self.decoder(z1), (losses.Level(z2, mean2, logvar2, prior),  # z1 was drawn first: sample its KL.
+                              losses.Level(z1, mean1, logvar1, losses.SampledGaussian(*self.p_z1(z2))))
 
   def generate(self, key, n):
     z2_key, z1_key = jax.random.split(key)

@@ -99,6 +99,21 @@ class Gaussian(NamedTuple):
     return gaussian_kl(mean, logvar, self.mean, self.logvar)
 
 
+class SampledGaussian(NamedTuple):
+  """A conditional Gaussian prior p(z1|z2) whose closed-form KL does not apply: the posterior drew z2 after z1
+  (bottom-up inference, q(z1|x) q(z2|z1)), so KL(q(z1|x) || p(z1|z2)) at the drawn z2 is biased. Only the
+  one-sample estimate log q - log p is; 'auto' takes it, 'analytic' refuses."""
+  mean: Any
+  logvar: Any
+
+  def log_prob(self, z):
+    return diag_gaussian_log_prob(z, self.mean, self.logvar)
+
+  def kl_from(self, mean, logvar):
+    raise ValueError('a level drawn before the levels its prior depends on has no closed-form KL (bottom-up '
+                     'inference): use the sample estimate')
+
+
 class Mixture(NamedTuple):
   """(1/K) sum_k N(means[k], diag(exp(logvars[k]))), means and logvars (K, D): a top-level prior p(z).
 
@@ -134,7 +149,8 @@ def kl(levels, estimator):
   """
   total = 0.0
   for level in levels:
-    one_gaussian = isinstance(level.prior, Gaussian) or level.prior.means.shape[0] == 1
+    one_gaussian = isinstance(level.prior, Gaussian) or (isinstance(level.prior, Mixture) and
+                                                         level.prior.means.shape[0] == 1)
     if estimator == 'analytic' or (estimator == 'auto' and one_gaussian):
       total = total + level.prior.kl_from(level.mean, level.logvar)
     else:

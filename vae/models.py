@@ -332,5 +332,22 @@ def apply(graphdef, params, method, *args):
   of a one-level VAE (encode, decode, __call__, prior) gets VAE's infer, noise_size, draw, elbo_draw, generate."""
   model = nnx.merge(graphdef, params)
   if not hasattr(model, method):
-    return getattr(VAE, method)(model, *args)
+    model = _OneLevel(model)
   return getattr(model, method)(*args)
+
+
+class _OneLevel:
+  """A module of one's own with a one-level VAE's encode, decode and prior, seen with VAE's other methods."""
+  infer, noise_size, draw, elbo_draw, generate = VAE.infer, VAE.noise_size, VAE.draw, VAE.elbo_draw, VAE.generate
+
+  def __init__(self, module):
+    self.module = module
+
+  def encode(self, x):
+    return self.module.encode(x)
+
+  def decode(self, z):
+    return self.module.decode(z)
+
+  def prior(self):
+    return self.module.prior()

@@ -14,6 +14,23 @@ def write_json(path, obj):
   write_text(path, json.dumps(obj, indent=2, sort_keys=True) + '\n')
 
 
+# Config keys added after workdirs were written, with the value their absence means (a run's config.json, the
+# config its results.json records).
+ADDED_KEYS = {'model.prior': 'standard', 'model.num_pseudo_inputs': 500, 'eval.manifold_extent': 0.0,
+              'train.matmul_precision': 'float32', 'train.scan_unroll': 1, 'model.conv_impl': 'auto'}
+
+
+def with_added_keys(config):
+  """A config dict (config.json's) with each ADDED_KEYS key it lacks set to what its absence meant."""
+  for dotted, value in ADDED_KEYS.items():
+    *sections, name = dotted.split('.')
+    node = config
+    for section in sections:
+      node = node.setdefault(section, {})
+    node.setdefault(name, value)
+  return config
+
+
 def write_text(path, text):
   """Writes `text` to `path` atomically; raises VaeError if it cannot (the old file, if any, is left as it was)."""
   try:

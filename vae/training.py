@@ -35,6 +35,10 @@ def train_and_evaluate(config, workdir, members=None, mesh=None, restart=False):
   logging.info('%s', run.layout.describe())
   if restart and jax.process_count() > 1:
     raise VaeError('--restart: set the workdir aside from one process (run it once with --restart alone)')
+  kept = workdirs.kept_for_parameters(_folders(workdir, members))
+  if kept and not restart:  # Before anything is written.
+    raise VaeError(f'{kept}: a finished run kept without its resume checkpoints (results.json, checkpoints-best/): '
+                   f'vae.load opens it; to train again use another --workdir, or --restart')
   with _owned(workdir):
     if restart:
       workdirs.set_aside_all(workdir)
@@ -47,9 +51,13 @@ def _train(run, places, workdir, sweep):
   writers = []
   try:
     state, start = workdirs.restore(run, places)
+    if start == 0:
+      for _, place in workdirs.live(places):
+        workdirs.refuse_to_start_over(place)
     if lead:
       for _, place in workdirs.live(places):
         records.truncate_metrics(place.paths['metrics'], start)
+        workdirs.keep_model_file(place)  # As the file is when the run begins (kept from the first start on).
     trackers = [_tracker(place, start) for place in places]
     writers.extend(tensorboard.Writer(place.workdir, start * run.steps_per_epoch, enabled=lead) for place in places)
     if start == 0:
@@ -86,7 +94,6 @@ def _train(run, places, workdir, sweep):
         record = {'epoch': epoch, 'step': first_step + run.steps_per_epoch, **select(train, i), **select(test, i),
                   'images_per_sec': images_per_sec, 'seconds': seconds}
         if lead:
-          workdirs.keep_model_file(place)
           records.write_text(place.paths['config'], place.config.to_json(indent=2) + '\n')
           records.append_jsonl(place.paths['metrics'], record)
         epoch_records[i] = record
@@ -144,9 +151,13 @@ def evaluate(config, workdir, members=None, mesh=None):
   """Re-evaluates the latest checkpoint(s) in `workdir` (with early stopping, the best validation epoch) without
   training; returns and writes the results."""
   run = Run(members or [config], mesh)
-  folders = [os.path.join(workdirs.members_of(workdir), str(i)) for i in range(len(members))] if members else [workdir]
-  if not any(checkpoints.complete_epochs(f) or checkpoints.complete_epochs(f, 'checkpoints-best') for f in folders):
-    raise VaeError(f'{workdir}: no checkpoint to evaluate (train first with --mode=train)')  # Before writing.
+  folders = _folders(workdir, members)
+  if not any(checkpoints.complete_epochs(f) for f in folders):  # Refused before anything is written.
+    kept = workdirs.kept_for_parameters(folders)
+    if kept:
+      raise VaeError(f'{kept}: a finished run kept for its parameters alone: vae.load opens it (--mode=eval needs '
+                     f'the resume checkpoints, which it no longer has)')
+    raise VaeError(f'{workdir}: no checkpoint to evaluate (train first with --mode=train)')
   with _owned(workdir):
     places = workdirs.open_all(run, workdir, sweep=members is not None)
     try:
@@ -160,6 +171,11 @@ def evaluate(config, workdir, members=None, mesh=None):
       for place in places:
         place.close()
     return _report(run, places, workdir, final, sweep=members is not None)
+
+
+def _folders(workdir, members):
+  """The run's folder, or its members' (WORKDIR/members/<i>/)."""
+  return [os.path.join(workdirs.members_of(workdir), str(i)) for i in range(len(members))] if members else [workdir]
 
 
 class _owned:

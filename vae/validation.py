@@ -47,6 +47,9 @@ def check_config(config, data_devices):
   if config.data.preprocessing == 'signed' and config.model.prior == 'vamp':
     raise VaeError("data.preprocessing='signed': the VampPrior's pseudo-inputs are pixels in [0, 1] (use 'gray' or a "
                    "binarization)")
+  if config.model.name == 'two_layer' and config.train.kl_estimator == 'analytic':
+    raise VaeError("train.kl_estimator='analytic': the two_layer model draws z1 before z2, so z1's KL to p(z1|z2) "
+                   "has no closed form (use 'sample')")
   if config.model.prior == 'vamp' and config.train.kl_estimator == 'analytic':
     raise VaeError("train.kl_estimator='analytic': the KL to the VampPrior (model.prior='vamp') has no closed form "
                    "(use 'sample')")
@@ -111,6 +114,7 @@ def check_model(model_config):
     graphdef, params = models.init(model_config, key)
     x = jnp.zeros((2, models.IMAGE_SIZE))
     logits, levels = steps.draw(graphdef, params, x, key)
+    steps.draw(graphdef, params, x, key, method='elbo_draw')  # What the -ELBO decodes, too.
     return {'encode': models.apply(graphdef, params, 'encode', x), 'prior': models.apply(graphdef, params, 'prior'),
             'decode': models.apply(graphdef, params, 'decode', jnp.zeros((2, width))), 'draw': logits,
             'levels': [(level.z, level.mean, level.logvar) for level in levels]}
@@ -166,7 +170,7 @@ def check_same_model(saved, config, path):
 # What a resumed run may change: how long it trains, how it is evaluated and saved, and how the same computation is
 # done or where the same data is read from. Anything else would make the workdir's records another experiment's.
 RESUME_KEYS = ('train.num_epochs', 'train.checkpoint_every_epochs', 'train.keep_checkpoints', 'train.scan_unroll',
-               'model.conv_impl', 'data.dir', 'data.source', 'eval.')
+               'model.conv_impl', 'data.dir', 'eval.')  # Not data.source: another source orders the images otherwise.
 
 
 def check_resume(saved, config, path):

@@ -67,15 +67,14 @@ def open_all(run, workdir, sweep):
       place.ckpts = checkpoints.Checkpoints(place.workdir, place.config.train.keep_checkpoints)
       if place.config.train.early_stopping_patience:
         place.best = checkpoints.Checkpoints(place.workdir, 1, name='checkpoints-best')
+      if os.path.exists(place.paths['config']):  # Records of this workdir's experiment: the same one goes on.
+        saved = records.read_json(place.paths['config'])
+        validation.check_same_model(saved, place.config, place.paths['config'])
+        if sweep:  # A member's folder is its values'.
+          sweeps.check_member(saved, place.config, place.paths['config'])
+        for key, (there, now) in validation.check_resume(saved, place.config, place.paths['config']).items():
+          logging.info('%s: %s=%r there, %r now (config.json records the new value)', place.workdir, key, there, now)
       if place.ckpts.latest_epoch() is not None or place.diverged:
-        if os.path.exists(place.paths['config']):
-          saved = records.read_json(place.paths['config'])
-          validation.check_same_model(saved, place.config, place.paths['config'])
-          if sweep:  # A member's folder is its values'.
-            sweeps.check_member(saved, place.config, place.paths['config'])
-          for key, (there, now) in validation.check_resume(saved, place.config, place.paths['config']).items():
-            logging.info('%s: %s=%r there, %r now (config.json records the new value)', place.workdir, key, there,
-                         now)
         if place.ckpts.latest_epoch() is not None:
           place.ckpts.check_compatible(like)
   except VaeError:
@@ -94,8 +93,6 @@ def restore(run, places):
                    f'diverged.json says where); to try again use another --workdir or other values')
   epoch = min(e for (_, e), place in zip(restored, places) if not place.diverged)
   if epoch == 0:
-    for _, place in live(places):
-      _refuse_to_start_over(place)
     return run.place(run.initial_states), 0
   states = []
   for (state, e), place, initial in zip(restored, places, run.initial_states):
@@ -110,28 +107,38 @@ def restore(run, places):
   return run.place(states), epoch
 
 
-def _refuse_to_start_over(place):
-  """A workdir that trained before, but has no checkpoint to resume from, is refused rather than trained again
-  from epoch 1 over its records: every checkpoint was unreadable (and set aside), or it is a finished run kept
-  for its parameters alone (experiments/keep_parameters.py)."""
+def refuse_to_start_over(place):
+  """A workdir whose checkpoints were all unreadable (and set aside) is refused rather than trained again from
+  epoch 1 over its records (--restart starts over explicitly)."""
   unreadable = place.ckpts.unreadable
   if os.path.isdir(unreadable) and os.listdir(unreadable):
     raise VaeError(f'{place.ckpts.directory}: no readable checkpoint to resume from (the unreadable ones are in '
                    f'{unreadable}); training again from epoch 1 would overwrite this run\'s records: use another '
-                   f'--workdir')
-  if os.path.exists(place.paths['results']):
-    raise VaeError(f'{place.workdir}: a finished run kept without its resume checkpoints (results.json, '
-                   f'checkpoints-best/): vae.load opens it; to train again use another --workdir')
+                   f'--workdir, or --restart')
+
+
+def kept_for_parameters(folders):
+  """The first of `folders` (a run's, or its members') that holds a finished run's results and parameters but no
+  resume checkpoint (experiments/keep_parameters.py's reduction), else None."""
+  return next((f for f in folders if os.path.exists(os.path.join(f, 'results.json')) and
+               not checkpoints.complete_epochs(f)), None)
+
+
+RUN_FILES = ('config.json', 'metrics.jsonl', 'checkpoints', 'checkpoints-best', 'members', 'results.json')
 
 
 def set_aside_all(workdir):
   """Moves everything `workdir` holds (but its lock and earlier set-aside folders) into WORKDIR/set-aside-<time>/,
-  for a run that starts over (--restart); returns that folder, or None if there was nothing to move."""
+  for a run that starts over (--restart); returns that folder, or None if there was nothing to move. A folder that
+  is not a run's workdir (none of RUN_FILES) is refused, so that --restart never moves anything else."""
   names = [n for n in os.listdir(workdir) if n != workdir_lock.FILENAME and not n.startswith('set-aside-')]
   if not names:
     return None
-  folder = os.path.join(workdir, f'set-aside-{time.strftime("%Y%m%d-%H%M%S")}')
-  os.makedirs(folder)
+  if not set(names) & set(RUN_FILES):
+    raise VaeError(f'--restart: {workdir} is not a run\'s workdir (it holds none of {", ".join(RUN_FILES)}); '
+                   f'nothing moved')
+  folder = tempfile.mkdtemp(prefix=f'set-aside-{time.strftime("%Y%m%d-%H%M%S")}-', dir=workdir)
+  os.chmod(folder, 0o755)
   for name in names:
     os.replace(os.path.join(workdir, name), os.path.join(folder, name))
   logging.info('%s: what it held is set aside in %s; training from epoch 1', workdir, folder)
