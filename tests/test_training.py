@@ -121,13 +121,13 @@ def test_model_defined_outside_vae_trains_sweeps_resumes_and_loads(tmp_path):
     assert [r['epoch'] for r in lines] == [1, 2] and all(math.isfinite(r['validation/neg_elbo']) for r in lines)
     assert model.epoch == 2 and read_json(os.path.join(member, 'results.json'))['epoch'] == 2
   # Each member kept the model's file as it was when it began; vae.load builds the model from that copy.
-  from vae import models as vae_models  # pylint: disable=g-import-not-at-top
+  from vae import registry  # pylint: disable=g-import-not-at-top
   source = os.path.join(ROOT, 'experiments', 'seed_writeups', 'models.py')
   for i in range(2):
     copy = os.path.join(workdir, 'members', str(i), 'model_file', 'models.py')
     with open(copy) as a, open(source) as b:
       assert a.read() == b.read()
-    assert vae_models.kept_model_name(models[i].config.model.name, os.path.dirname(os.path.dirname(copy))) == (
+    assert registry.kept_model_name(models[i].config.model.name, os.path.dirname(os.path.dirname(copy))) == (
         f'{copy}:TanhHeadVAE')
   # The loaded model is the write-up's: its encoder, computed here in numpy from the checkpoint's parameters.
   params = jax.tree.map(np.asarray, models[1].params)['encoder']

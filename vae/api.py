@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from vae import checkpoints, data, iwae, losses, models, steps
+from vae import checkpoints, data, iwae, losses, models, registry, steps
 from vae.errors import VaeError
 from vae.progress import Progress
 
@@ -241,7 +241,7 @@ def load(workdir, epoch=None):
   if not os.path.isdir(os.path.join(workdir, name)):  # A finished run may keep only its best parameters.
     raise VaeError(f'{workdir}: no checkpoints folder (train first with run.py)')
   model_config = ml_collections.ConfigDict(config.model.to_dict())
-  model_config.name = models.kept_model_name(config.model.name, workdir)  # An own model's file: the run's copy.
+  model_config.name = registry.kept_model_name(config.model.name, workdir)  # An own model's file: the run's copy.
   if model_config.name != config.model.name:
     logging.info('%s: the model file kept by the run, %s', config.model.name, model_config.name)
   graphdef, params = models.init(model_config, jax.random.key(0))

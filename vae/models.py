@@ -8,16 +8,13 @@ the draws need once per batch, `draw(inferred, eps)` turns standard-normal noise
 levels (losses.Level: each z with its posterior and prior), from which losses.log_weight and losses.kl follow.
 `encode`, `decode` and `prior` are the top level's, for the latent metrics and figures.
 """
-import importlib
-import importlib.util
 import math
-import os
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from vae import conv, losses
+from vae import conv, losses, registry
 
 ACTIVATIONS = {
     'relu': jax.nn.relu, 'tanh': jnp.tanh, 'softplus': jax.nn.softplus, 'elu': jax.nn.elu, 'gelu': jax.nn.gelu,
@@ -163,13 +160,13 @@ def reparameterize(key, mean, logvar):
   return mean + jnp.exp(0.5 * logvar) * jax.random.normal(key, mean.shape, mean.dtype)
 
 
-def _dense(model_config, *, rngs):
+def dense_vae(model_config, *, rngs):
   activation = ACTIVATIONS[model_config.activation]
   return VAE(DenseEncoder(model_config.encoder_widths, model_config.latent_dim, activation, rngs=rngs),
              DenseDecoder(model_config.decoder_widths, model_config.latent_dim, activation, rngs=rngs))
 
 
-def _conv(model_config, *, rngs):
+def conv_vae(model_config, *, rngs):
   activation, impl = ACTIVATIONS[model_config.activation], conv.conv_impl(model_config.get('conv_impl', 'auto'))
   return VAE(ConvEncoder(model_config.latent_dim, activation, impl=impl, rngs=rngs),
              ConvDecoder(model_config.latent_dim, activation, impl=impl, rngs=rngs))
@@ -226,74 +223,10 @@ def clip_logits(logits):
   return jnp.clip(logits, -bound, bound)
 
 
-def _gated(model_config, *, rngs):
+def gated_vae(model_config, *, rngs):
   """The VampPrior code's VAE (Tomczak & Welling, 2018): gated dense layers, He init, bounded log-variance."""
   return VAE(GatedEncoder(model_config.encoder_widths, model_config.latent_dim, rngs=rngs),
              GatedDecoder(model_config.decoder_widths, model_config.latent_dim, rngs=rngs))
-
-
-# The built-in models: `model.name` -> a factory (model_config, *, rngs) -> module with encode, decode, __call__ and
-# prior; the two-level ones live in vae/hierarchical.py, named as one's own models are (imported when first named).
-FACTORIES = {'dense': _dense, 'conv': _conv, 'gated': _gated, 'hvae': 'vae.hierarchical:gated_hvae',
-             'conv_hvae': 'vae.hierarchical:conv_hvae', 'two_layer': 'vae.hierarchical:two_layer'}
-_LOADED = {}  # Absolute file path -> its module: one class object per file, however often a config names it.
-
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # The project's root.
-
-
-def model_file(name):
-  """The absolute path of the file a `model.name` of the form 'path/to/file.py:Name' names (from the working
-  folder, else from the project's root); None for other names or a file not found."""
-  where, _, _ = name.rpartition(':')
-  if not where.endswith('.py'):
-    return None
-  return next((p for p in (os.path.abspath(where), os.path.join(ROOT, where)) if os.path.isfile(p)), None)
-
-
-MODEL_FILE_DIR = 'model_file'  # WORKDIR/model_file/<file>.py: an own model's file as it was when training began.
-
-
-def kept_model_name(name, workdir):
-  """`name` ('path/to/file.py:Name') naming instead the copy of its file kept in WORKDIR/model_file/ when the run
-  began, if there is one; any other name as it is."""
-  where, _, attribute = name.rpartition(':')
-  copy = os.path.join(os.path.abspath(workdir), MODEL_FILE_DIR, os.path.basename(where))
-  return f'{copy}:{attribute}' if where.endswith('.py') and os.path.isfile(copy) else name
-
-
-def factory(name):
-  """The model factory `name` names: a built-in (FACTORIES), or 'path/to/file.py:Name' (a path from the working
-  folder, else from the project's root) or 'package.module:Name'; ValueError saying why it cannot be found.
-
-  `Name(model_config, rngs=rngs)` returns the module: a `VAE(encoder, decoder)` of one's own encoder and decoder, or
-  any nnx.Module with the same four methods (encode(x) -> (mean, logvar), decode(z) -> (N, 784), __call__(x, key),
-  prior() -> (means, logvars) of its mixture components).
-  """
-  if name in FACTORIES:
-    return FACTORIES[name] if callable(FACTORIES[name]) else factory(FACTORIES[name])
-  where, sep, attribute = name.rpartition(':')
-  if not sep or not where or not attribute:
-    raise ValueError(f'unknown (built-in: {", ".join(FACTORIES)}; or your own, as path/to/file.py:Name or '
-                     f'package.module:Name)')
-  if where.endswith('.py'):
-    path = model_file(name)
-    if path is None:
-      raise ValueError(f'{where}: no such file (from {os.getcwd()} or {ROOT})')
-    if path not in _LOADED:
-      spec = importlib.util.spec_from_file_location(f'vae_user_model_{len(_LOADED)}', path)
-      module = importlib.util.module_from_spec(spec)
-      spec.loader.exec_module(module)
-      _LOADED[path] = module
-    module = _LOADED[path]
-  else:
-    try:
-      module = importlib.import_module(where)
-    except ImportError as e:
-      raise ValueError(f'cannot import {where} ({e})') from None
-  if not callable(getattr(module, attribute, None)):
-    raise ValueError(f'{where} defines no {attribute}')
-  return getattr(module, attribute)
 
 
 PRIORS = ('standard', 'vamp')
@@ -311,7 +244,7 @@ def make(model_config, key):
   networks start the same under either prior; any models.VAE, one's own included, can take it.
   """
   rngs = nnx.Rngs(params=key)
-  module = factory(model_config.name)(model_config, rngs=rngs)
+  module = registry.factory(model_config.name)(model_config, rngs=rngs)
   if model_config.get('prior', 'standard') == 'vamp':
     if not isinstance(module, VAE):
       raise ValueError(f'model.prior=vamp: {model_config.name} is not a models.VAE (its pseudo-inputs need one)')

@@ -4,11 +4,10 @@ import math
 import jax
 import jax.numpy as jnp
 
-from vae import conv, data, losses, models, steps
+from vae import conv, data, losses, models, registry, steps
 from vae.errors import VaeError
 
 
-TWO_LEVELS = ('hvae', 'conv_hvae', 'two_layer')  # The built-in models of two levels: z1 of model.z1_dim too.
 
 
 def check_config(config, data_devices):
@@ -18,7 +17,7 @@ def check_config(config, data_devices):
   _one_of(config, 'data.preprocessing', data.PREPROCESSING)
   _one_of(config, 'data.validation_images', data.VALIDATION_IMAGES)
   try:
-    models.factory(config.model.name)
+    registry.factory(config.model.name)
   except ValueError as e:
     raise VaeError(f'model.name={config.model.name!r}: {e}') from None
   _one_of(config, 'model.activation', tuple(models.ACTIVATIONS))
@@ -86,7 +85,7 @@ def check_config(config, data_devices):
     if _get(config, key) % data_devices:
       raise VaeError(f"{key}={_get(config, key)}: must be divisible by the mesh's data axis ({data_devices} devices; "
                      f"--mesh=members:M,data:D sets it)")
-  if config.model.name in TWO_LEVELS:
+  if config.model.name in registry.TWO_LEVELS:
     value = _get(config, 'model.z1_dim')
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
       raise VaeError(f'model.z1_dim={value!r}: must be a positive integer')

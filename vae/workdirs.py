@@ -12,7 +12,7 @@ import time
 import numpy as np
 from absl import logging
 
-from vae import checkpoints, layout, models, records, sweeps, validation, workdir_lock
+from vae import checkpoints, layout, records, registry, sweeps, validation, workdir_lock
 from vae.errors import VaeError
 from vae.runs import select
 
@@ -148,10 +148,10 @@ def set_aside_all(workdir):
 def keep_model_file(place):
   """Copies the file of an own model (`model.name` 'path/to/file.py:Name') into WORKDIR/model_file/ once, when the
   run starts: vae.load opens that copy, from any folder, whatever became of the original."""
-  source = models.model_file(place.config.model.name)
+  source = registry.model_file(place.config.model.name)
   if source is None:
     return
-  copy = os.path.join(place.workdir, models.MODEL_FILE_DIR, os.path.basename(source))
+  copy = os.path.join(place.workdir, registry.MODEL_FILE_DIR, os.path.basename(source))
   if not os.path.exists(copy):
     os.makedirs(os.path.dirname(copy), exist_ok=True)
     with open(source) as f:
