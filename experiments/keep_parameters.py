@@ -6,8 +6,9 @@ For each workdir (a run's, or a sweep member's) with a results.json: the checkpo
 reports is restored and saved again as step and parameters only, in `checkpoints-best/` (what an early-stopped run
 keeps of its best validation epoch; `vae.load` opens it first), and `checkpoints/` (the resume state: parameters
 and the optimizer's two moments, three times the size) and the TensorBoard event files are removed. The restored
-parameters are compared with the saved ones, bit for bit, before anything is removed. A workdir already reduced, or
-without results.json (unfinished: it still needs its resume state), is left as it is.
+parameters are compared with the saved ones, bit for bit, before anything is removed. An early-stopped run saved its
+best epoch there itself: that save is kept as it is, once `vae.load` opens it. A workdir already reduced, or without
+results.json (unfinished: it still needs its resume state), is left as it is.
 """
 import glob
 import os
@@ -47,7 +48,8 @@ def _reduce(workdir, results):
   resume = os.path.join(workdir, 'checkpoints')
   epoch = results['epoch']
   best = os.path.join(workdir, 'checkpoints-best')
-  if not (os.path.isdir(best) and str(epoch) in os.listdir(best)):
+  saved_by_the_run = os.path.isdir(best) and str(epoch) in os.listdir(best)  # An early-stopped run's best epoch.
+  if not saved_by_the_run:
     model = vae.load(workdir, epoch=epoch)
     state = {'step': np.asarray(results['step'], np.int32), 'params': jax.tree.map(np.asarray, model.params)}
     ckpts = checkpoints.Checkpoints(workdir, 1, name='checkpoints-best')
@@ -55,12 +57,13 @@ def _reduce(workdir, results):
     ckpts.finish()
     ckpts.close()
   kept = vae.load(workdir)  # checkpoints-best/, as any reader's vae.load opens it.
-  original = vae.load(workdir, epoch=epoch)
   if kept.epoch != epoch:
     raise SystemExit(f'{workdir}: vae.load opens epoch {kept.epoch}, not {epoch}; nothing removed')
-  for a, b in zip(jax.tree.leaves(kept.params), jax.tree.leaves(original.params), strict=True):
-    if not np.array_equal(a, b):
-      raise SystemExit(f'{workdir}: the saved parameters differ from epoch {epoch}\'s; nothing removed')
+  if not saved_by_the_run:
+    original = vae.load(workdir, epoch=epoch)
+    for a, b in zip(jax.tree.leaves(kept.params), jax.tree.leaves(original.params), strict=True):
+      if not np.array_equal(a, b):
+        raise SystemExit(f'{workdir}: the saved parameters differ from epoch {epoch}\'s; nothing removed')
   shutil.rmtree(resume)
   return f'{workdir}: epoch {epoch}, parameters only'
 
