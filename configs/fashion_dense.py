@@ -45,6 +45,7 @@ def get_config(variant='default'):
   config.model.conv_impl = 'auto'  # auto | xla | patch, conv models only; auto: the faster here (vae/conv.py).
   config.model.prior = 'standard'  # standard: N(0, I) | vamp: the VampPrior, a mixture of the posteriors of
   config.model.num_pseudo_inputs = 500  # ... this many learnt pseudo-inputs (vamp only; needs kl_estimator sample).
+  config.model.num_exemplars = 25000  # ... | exemplar: the posteriors of this many training images a step (sample KL).
 
   config.train = ml_collections.ConfigDict()
   config.train.num_epochs = 15

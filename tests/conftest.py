@@ -66,25 +66,40 @@ def read_jsonl(path):
     return [json.loads(line) for line in f]
 
 
-def shared_run(tmp_path_factory, name, *args):
-  """The workdir of `run.py ARGS --workdir=...`, run once for the whole test session; tests copy it before changing
-  anything (a refused run too: it takes the workdir's lock).
+def shared(tmp_path_factory, name, make):
+  """`make(folder)` run once for the whole test session, in `folder` (returned): what it leaves there is shared, and
+  tests copy it before changing anything (a refused run too: it takes the workdir's lock).
 
   Under pytest-xdist each worker has its own session (and its own copy of a module fixture, when the module's tests
-  are spread over workers): the first worker to ask runs it in the folder the workers share (the parent of its base
+  are spread over workers): the first worker to ask makes it in the folder the workers share (the parent of its base
   temp) while the others wait on a lock.
   """
   base = tmp_path_factory.getbasetemp()
-  shared = base.parent if os.environ.get('PYTEST_XDIST_WORKER') else base
-  workdir, done = shared / name, shared / f'{name}.done'
-  with open(shared / f'{name}.lock', 'w') as lock:
+  root = base.parent if os.environ.get('PYTEST_XDIST_WORKER') else base
+  folder, done = root / name, root / f'{name}.done'
+  with open(root / f'{name}.lock', 'w') as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
     if not done.exists():
-      shutil.rmtree(workdir, ignore_errors=True)  # A run that failed part-way: start it again.
-      run_cli(*args, f'--workdir={workdir}')
-      done.write_text('\n'.join(args))
-    assert done.read_text() == '\n'.join(args), f'shared_run {name!r}: asked for with other arguments'
-  return str(workdir)
+      shutil.rmtree(folder, ignore_errors=True)  # Made part-way before a failure: start it again.
+      make(folder)
+      done.touch()
+  return folder
+
+
+def shared_run(tmp_path_factory, name, *args, check=True):
+  """The workdir of `run.py ARGS --workdir=...`, run once for the whole test session (see `shared`); with
+  check=False, (workdir, its CompletedProcess: returncode and stderr) whatever its exit code."""
+  def make(workdir):
+    result = run_cli(*args, f'--workdir={workdir}', check=check)
+    record = {'args': list(args), 'returncode': result.returncode, 'stderr': result.stderr}
+    (workdir.parent / f'{name}.json').write_text(json.dumps(record))
+
+  workdir = shared(tmp_path_factory, name, make)
+  record = read_json(workdir.parent / f'{name}.json')
+  assert record['args'] == list(args), f'shared_run {name!r}: asked for with other arguments'
+  if check:
+    return str(workdir)
+  return str(workdir), subprocess.CompletedProcess(record['args'], record['returncode'], '', record['stderr'])
 
 
 @pytest.fixture(scope='session')
@@ -98,3 +113,16 @@ def long_run(tmp_path_factory):
   """The workdir of a LONG run on one process with 2 fake devices, uninterrupted: the reference of the kill tests
   (tests/test_reliability.py) and of the two-process jobs (tests/test_distributed.py); tests must not modify it."""
   return shared_run(tmp_path_factory, 'long_run', *LONG, '--num_cpu_devices=2')
+
+
+# configs/burda_mnist.py:quick (dynamically binarized MNIST, 4 epochs at batch 20, IW NLL with 50 samples) trained
+# with iwae5's objective, on 400 training and 100 test images: 20 steps an epoch.
+QUICK_IWAE = ('--config=configs/burda_mnist.py:quick', '--config.train.objective=iwae', '--config.train.num_samples=5',
+              '--config.data.max_train_images=400', '--config.data.max_test_images=100')
+
+
+@pytest.fixture(scope='session')
+def quick_iwae(tmp_path_factory):
+  """The workdir of a QUICK_IWAE run: the IWAE objective end to end (tests/test_burda.py) and a binarized model's
+  scores (tests/test_api.py); tests must not modify it."""
+  return shared_run(tmp_path_factory, 'quick_iwae', *QUICK_IWAE)

@@ -286,31 +286,32 @@ def test_functions_run_at_full_float32_under_a_fast_default(model, x):
     assert found and set(found) == {'HIGHEST'}, name
 
 
-# A dynamically binarized run (configs/burda_mnist.py), tiny: seconds.
+# A dynamically binarized model (configs/burda_mnist.py), tiny.
 BINARIZED = {'data.max_train_images': 200, 'data.max_test_images': 100, 'train.batch_size': 40,
              'eval.batch_size': 50, 'eval.iw_samples': 10, 'eval.manifold_size': 5, 'train.num_epochs': 1,
              'model.encoder_widths': (32,), 'model.decoder_widths': (32,), 'model.latent_dim': 4}
 
 
-def test_binarized_model_scores_gray_images_as_its_evaluation_did(tmp_path):
-  """A dynamically binarized run scored its test set binarized once (data.binarize_once): the test set passed gray
-  gets the same binary images, so the IW NLL matches results.json's, exactly with the run's seed and draws (one
-  batch, as the evaluation's), within the estimate's noise with others; preprocess=False scores the gray pixels."""
-  config = launch.configure(os.path.join(ROOT, 'configs/burda_mnist.py:quick'), BINARIZED)
-  model = vae.train(config, str(tmp_path))
-  with open(tmp_path / 'results.json') as f:
-    reported = json.load(f)['test/nll_iw']
+def test_binarized_model_scores_gray_images_as_its_evaluation_did(quick_iwae):
+  """A dynamically binarized run (conftest.QUICK_IWAE: 100 test images) scored its test set binarized once
+  (data.binarize_once): the test set passed gray gets the same binary images, so the IW NLL matches results.json's,
+  exactly with the run's seed and draws (one batch, as the evaluation's), within the estimate's noise with others;
+  preprocess=False scores the gray pixels."""
+  model = vae.load(quick_iwae)
+  with open(os.path.join(quick_iwae, 'results.json')) as f:
+    results = json.load(f)
+  reported, k = results['test/nll_iw'], results['eval/iw_samples']
   gray = data.load('mnist').test_images[:100]
   binary = data.binarize_once(gray, 'test')
   np.testing.assert_array_equal(model.inputs(gray), binary / np.float32(255))
   np.testing.assert_array_equal(model.inputs(gray, preprocess=False), gray / np.float32(255))
   np.testing.assert_array_equal(model.encode(gray)[0], model.encode(binary)[0])
-  assert -np.mean(model.log_likelihood(gray, 10, seed=config.seed)) == pytest.approx(reported, rel=1e-6)
+  assert -np.mean(model.log_likelihood(gray, k, seed=model.config.seed)) == pytest.approx(reported, rel=1e-6)
   # Other draws: the per-image spread over 8 seeds gives the standard error of one estimate's mean over images.
-  runs = np.array([model.log_likelihood(gray, 10, seed=s) for s in range(1, 9)])
+  runs = np.array([model.log_likelihood(gray, k, seed=s) for s in range(1, 9)])
   standard_error = np.sqrt(np.mean(np.var(runs, axis=0, ddof=1)) / len(gray))
   assert abs(-np.mean(runs[0]) - reported) < 4 * np.sqrt(2) * standard_error  # Two independent estimates: 4 sigma.
-  as_gray = model.log_likelihood(gray, 10, seed=1, preprocess=False)
+  as_gray = model.log_likelihood(gray, k, seed=1, preprocess=False)
   assert not np.allclose(as_gray, runs[0])
 
 

@@ -8,9 +8,11 @@ from flax import nnx
 from vae import conv
 
 
-@pytest.mark.parametrize('size,k,stride,cin,cout', [(28, 3, 1, 1, 32), (28, 3, 2, 32, 64), (14, 3, 1, 64, 64),
-                                                    (28, 3, 1, 32, 1), (8, 3, 1, 6, 2), (9, 2, 1, 5, 3),
-                                                    (7, 2, 1, 3, 5), (9, 3, 2, 2, 4)])
+# patch_conv's two paths (a matmul over input patches; for an unstrided conv with fewer outputs than inputs, over the
+# pixels into per-tap outputs) at the conv model's shapes, and at odd sizes, an even kernel and a stride of 2 (uneven
+# 'SAME' padding).
+@pytest.mark.parametrize('size,k,stride,cin,cout', [(28, 3, 1, 1, 32), (28, 3, 2, 32, 64), (28, 3, 1, 32, 1),
+                                                    (9, 2, 1, 5, 3), (7, 2, 1, 3, 5), (9, 3, 2, 2, 4)])
 def test_patch_conv_is_lax_conv(size, k, stride, cin, cout):
   key_x, key_k = jax.random.split(jax.random.key(size * k + stride))
   x = jax.random.normal(key_x, (2, 3, size, size, cin))  # Two leading batch dims.

@@ -192,6 +192,20 @@ def _num_params(params):
   return sum(int(np.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(params))
 
 
+def _abstract_init(config):
+  """models.init's (graphdef, params) by jax.eval_shape: the parameters' shapes, without computing (or compiling)
+  their initialisers."""
+  graphdefs = []
+
+  def params(key):
+    graphdef, params = models.init(config, key)
+    graphdefs.append(graphdef)
+    return params
+
+  params = jax.eval_shape(params, jax.random.key(0))
+  return graphdefs[0], params
+
+
 def gated(a, b):  # A GatedDense: two linear maps with biases.
   return 2 * (a * b + b)
 
@@ -216,7 +230,7 @@ def linear(a, b):
 def test_parameter_counts_match_the_papers_networks(name, want):
   config = _tiny(name, latent_dim=40 if name == 'hvae' else 50, z1_dim=40 if name == 'hvae' else 100,
                  encoder_widths=(200, 200), decoder_widths=(200, 200), z1_widths=(100, 100))
-  assert _num_params(models.init(config, jax.random.key(0))[1]) == want
+  assert _num_params(_abstract_init(config)[1]) == want
 
 
 def gated_conv(a, b, k):
@@ -227,7 +241,7 @@ def test_conv_hvae_parameter_count_and_shapes():
   """The convHVAE: q(z2|x)'s and x's gated convolutions (kernels 7,3,5,3,3 and 3,3,3,3,3; channels 32,32,64,64,6)
   to 294 features, p(x|z1, z2)'s GatedDense 600 -> 784, four 3x3 gated convolutions of 64 channels, a 1x1 one."""
   config = _tiny('conv_hvae', latent_dim=40, z1_dim=40)
-  graphdef, params = models.init(config, jax.random.key(0))
+  graphdef, params = _abstract_init(config)  # Shapes only, here too.
   chain = lambda kernels: sum(gated_conv(a, b, k) for a, b, k in zip((1, 32, 32, 64, 64), (32, 32, 64, 64, 6),
                                                                       kernels))
   want = (chain((7, 3, 5, 3, 3)) + 2 * linear(294, 40) + chain((3, 3, 3, 3, 3)) + gated(40, 294) + gated(588, 300)
@@ -235,7 +249,8 @@ def test_conv_hvae_parameter_count_and_shapes():
           + gated(600, 784) + gated_conv(1, 64, 3) + 3 * gated_conv(64, 64, 3) + linear(64, 1))
   assert _num_params(params) == want
   x = jax.ShapeDtypeStruct((2, 5, 784), jnp.float32)  # Shapes only (jax.eval_shape): nothing to compile.
-  logits, mean, logvar = jax.eval_shape(lambda x: models.apply(graphdef, params, '__call__', x, jax.random.key(2)), x)
+  logits, mean, logvar = jax.eval_shape(
+      lambda params, x: models.apply(graphdef, params, '__call__', x, jax.random.key(2)), params, x)
   assert logits.shape == (2, 5, 784) and mean.shape == logvar.shape == (2, 5, 40)
 
 

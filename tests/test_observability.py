@@ -11,14 +11,14 @@ from vae import progress
 event_accumulator = pytest.importorskip('tensorboard.backend.event_processing.event_accumulator')
 
 
-def _events(workdir):
+def read_events(workdir):
   acc = event_accumulator.EventAccumulator(workdir, size_guidance={'scalars': 0, 'images': 0, 'tensors': 0})
   acc.Reload()
   return acc
 
 
 def test_scalars_match_metrics_jsonl(trained):
-  acc = _events(trained)
+  acc = read_events(trained)
   records = read_jsonl(os.path.join(trained, 'metrics.jsonl'))
   for tag in ('train/neg_elbo', 'test/neg_elbo', 'test/recon', 'test/kl', 'train/grad_norm', 'images_per_sec'):
     events = acc.Scalars(tag)
@@ -27,7 +27,7 @@ def test_scalars_match_metrics_jsonl(trained):
 
 
 def test_images_and_hparams(trained):
-  acc = _events(trained)
+  acc = read_events(trained)
   images = {tag: acc.Images(tag) for tag in acc.Tags()['images']}
   assert set(images) == {'reconstructions (test images above)', 'samples'}
   recon = images['reconstructions (test images above)']
@@ -86,12 +86,5 @@ def test_duration():
   assert progress.duration(5.4) == '5s' and progress.duration(125) == '2m05s'
 
 
-def test_resumed_run_replaces_redone_points(trained, tmp_path):
-  import shutil  # pylint: disable=g-import-not-at-top
-  from conftest import DENSE, run_cli  # pylint: disable=g-import-not-at-top
-  workdir = str(tmp_path / 'run')
-  shutil.copytree(trained, workdir)  # The 2-epoch run, its events included.
-  os.remove(os.path.join(workdir, 'checkpoints', '2', '_CHECKPOINT_METADATA'))  # Epoch 2 must be redone.
-  run_cli(*DENSE, '--config.train.num_epochs=3', f'--workdir={workdir}')
-  steps = [e.step for e in _events(workdir).Scalars('test/neg_elbo')]
-  assert steps == [10, 20, 30]  # Epoch 1 kept once, epoch 2 replaced (not doubled), epoch 3 added.
+# A resumed run replaces the points of the epochs it redoes: tests/test_training.py:test_a_workdir_is_its_experiment,
+# which resumes `trained` that way (one run for both).

@@ -384,7 +384,7 @@ BAD_CONFIG_VALUES = [
     ('model.likelihood', 'poisson', "model.likelihood='poisson': unknown (allowed: bernoulli, gaussian)"),
     ('model.conv_impl', 'cudnn', "model.conv_impl='cudnn': unknown (allowed: auto, xla, patch)"),
     ('train.optimizer', 'lamb', "train.optimizer='lamb': unknown (allowed: adam, rmsprop, sgd, rmsprop_keras)"),
-    ('model.prior', 'flow', "model.prior='flow': unknown (allowed: standard, vamp)"),
+    ('model.prior', 'flow', "model.prior='flow': unknown (allowed: standard, vamp, exemplar)"),
     ('model.prior', 'vamp', "train.kl_estimator='analytic': the KL to the VampPrior"),  # The config's analytic KL.
     ('data.preprocessing', 'signed', "data.preprocessing='signed': pixels in [-1, 1] are not Bernoulli outcomes"),
 ]

@@ -42,7 +42,8 @@ def test_matmul_precision_trains_at_the_setting_and_scores_at_float32(monkeypatc
   train = _precisions(run.train_epoch.lower(state, run.train_images, jnp.int32(1), run.keys, run.hparams))
   assert train and set(train) == {'HIGH'}
   with jax.default_matmul_precision('bfloat16'):  # A global fast default does not reach the scores.
-    scores = _precisions(run._evaluate['test'].lower(state['params'], run._scored['test'], run.keys, run.hparams))
+    scores = _precisions(run._evaluate['test'].lower(state['params'], run._scored['test'], run.keys, run.hparams,
+                                                          run.train_images))
     model = api.Model(config, run.graphdef, run.initial_states[0]['params'])
     x = np.zeros((4, 784), np.float32)
     log_px = _precisions(model._log_likelihood.lower(model.params, x, jax.random.key(0), num_samples=3))

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import ROOT, read_json, read_jsonl
+from conftest import ROOT, read_json, read_jsonl, shared
 from vae import stopping
 
 
@@ -63,7 +63,7 @@ def test_beta_warm_up_and_gradient_normalisation():
 TINY = {'data.max_train_images': 40, 'data.max_test_images': 100, 'data.validation_size': 100,
         'train.batch_size': 40, 'eval.batch_size': 50, 'eval.iw_samples': 5, 'eval.manifold_size': 5,
         'model.encoder_widths': (256,), 'model.decoder_widths': (256,), 'model.latent_dim': 8,
-        'train.early_stopping_patience': 1, 'train.num_epochs': 60}
+        'train.early_stopping_patience': 1, 'train.num_epochs': 60, 'train.checkpoint_every_epochs': 10}
 SWEEP = ['train.learning_rate=0.003,0.01']
 
 
@@ -74,13 +74,23 @@ def _train(workdir, **overrides):
 
 @pytest.fixture(scope='module')
 def uninterrupted(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('stopping'))
-  return workdir, _train(workdir)
+  """(workdir, [(epoch, parameter leaves) of each model vae.train returned]), trained once for the session
+  (conftest.shared): what the training returned is kept beside the workdir with numpy; tests must not modify it."""
+  def make(workdir):
+    models = _train(str(workdir))
+    np.savez(workdir.parent / 'stopping-returned.npz', epochs=[m.epoch for m in models],
+             **{f'{i}/{j}': leaf for i, m in enumerate(models) for j, leaf in enumerate(jax.tree.leaves(m.params))})
+
+  workdir = shared(tmp_path_factory, 'stopping', make)
+  with np.load(workdir.parent / 'stopping-returned.npz') as returned:
+    returned = dict(returned)
+  leaves = lambda i: [returned[f'{i}/{j}'] for j in range(sum(k.startswith(f'{i}/') for k in returned))]
+  return str(workdir), [(int(epoch), leaves(i)) for i, epoch in enumerate(returned['epochs'])]
 
 
 def test_members_stop_on_their_own_and_report_their_best_epoch(uninterrupted):
-  workdir, models = uninterrupted
-  for i, model in enumerate(models):
+  workdir, returned = uninterrupted
+  for i, (epoch, _) in enumerate(returned):
     member = os.path.join(workdir, 'members', str(i))
     lines = read_jsonl(os.path.join(member, 'metrics.jsonl'))
     values = [r[stopping.METRIC] for r in lines]
@@ -88,7 +98,7 @@ def test_members_stop_on_their_own_and_report_their_best_epoch(uninterrupted):
     assert len(lines) < TINY['train.num_epochs']  # It stopped ...
     assert len(lines) == best + TINY['train.early_stopping_patience'] + 1  # ... two epochs without a better one.
     results = read_json(os.path.join(member, 'results.json'))
-    assert results['epoch'] == best == model.epoch  # The best validation epoch is evaluated and loaded.
+    assert results['epoch'] == best == epoch  # The best validation epoch is evaluated and loaded.
     assert results['test/neg_elbo'] == pytest.approx(lines[best - 1]['test/neg_elbo'], rel=1e-6)
     assert sorted(os.listdir(os.path.join(member, 'checkpoints-best'))) == [str(best)]
 
@@ -125,6 +135,6 @@ def test_finished_run_loads_from_its_best_parameters_alone(uninterrupted, tmp_pa
   shutil.rmtree(os.path.join(member, 'checkpoints'))
   model, results = vae.load(member), read_json(os.path.join(member, 'results.json'))
   assert model.epoch == results['epoch']
-  want = uninterrupted[1][0]
-  for a, b in zip(jax.tree.leaves(model.params), jax.tree.leaves(want.params), strict=True):
+  _, want = uninterrupted[1][0]
+  for a, b in zip(jax.tree.leaves(model.params), want, strict=True):
     np.testing.assert_array_equal(a, b)

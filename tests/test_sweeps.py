@@ -148,9 +148,9 @@ DIVERGING = ('--config.train.num_epochs=2', '--sweep=train.learning_rate=0.001,1
 
 @pytest.fixture(scope='module')
 def diverged_sweep(tmp_path_factory):
-  """Member 1's learning rate of 1e30 sends the first update's parameters to ~1e30: its second loss overflows."""
-  workdir = str(tmp_path_factory.mktemp('diverged'))
-  return workdir, run_cli(*DENSE, *DIVERGING, f'--workdir={workdir}', check=False)
+  """Member 1's learning rate of 1e30 sends the first update's parameters to ~1e30: its second loss overflows. Run once
+  for the session (conftest.shared_run): (workdir, the run's CompletedProcess); tests must not modify it."""
+  return shared_run(tmp_path_factory, 'diverged', *DENSE, *DIVERGING, check=False)
 
 
 def _last_line(result):
@@ -212,9 +212,10 @@ def test_sweep_whose_members_all_diverge_stops(tmp_path):
   assert not glob.glob(f'{workdir}/members/*/diverged.json')
 
 
-def test_diverged_member_rerun_with_other_values_is_refused(diverged_sweep):
+def test_diverged_member_rerun_with_other_values_is_refused(diverged_sweep, tmp_path):
   """Its folder has no checkpoint, yet the values it diverged with are checked: it is not silently skipped."""
-  workdir, _ = diverged_sweep
+  import shutil  # pylint: disable=g-import-not-at-top
+  workdir = str(shutil.copytree(diverged_sweep[0], tmp_path / 'sweep'))  # A refused run still takes the lock.
   result = run_cli(*DENSE, '--config.train.num_epochs=2', f'--workdir={workdir}',
                    '--sweep=train.learning_rate=0.001,0.01', check=False)
   assert ('members/1/config.json: this sweep member was trained with other values (train.learning_rate=1e+30 there, '

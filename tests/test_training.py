@@ -43,7 +43,8 @@ def test_eval_mode_trains_nothing(trained, tmp_path):
 
 def test_a_workdir_is_its_experiment(trained, tmp_path):
   """Without --config, evaluation and resume read the workdir's config.json; a resume may change how long it trains
-  (recorded in config.json), not what it trains; a sweep and a plain run never share a folder."""
+  (recorded in config.json), not what it trains; a sweep and a plain run never share a folder. The resume redoes
+  epoch 2 (its checkpoint unreadable): its TensorBoard points replace the first ones (tests/test_observability.py)."""
   workdir = str(tmp_path / 'copy')
   shutil.copytree(trained, workdir)
   os.remove(os.path.join(workdir, 'results.json'))
@@ -53,9 +54,13 @@ def test_a_workdir_is_its_experiment(trained, tmp_path):
     json.dump(config, f)
   run_cli('--mode=eval', '--workdir', workdir)
   assert read_json(os.path.join(workdir, 'results.json')) == read_json(os.path.join(trained, 'results.json'))
+  os.remove(os.path.join(workdir, 'checkpoints', '2', '_CHECKPOINT_METADATA'))  # Epoch 2 must be redone.
   run_cli('--config.train.num_epochs=3', f'--workdir={workdir}')
   assert [r['epoch'] for r in read_jsonl(os.path.join(workdir, 'metrics.jsonl'))] == [1, 2, 3]
   assert read_json(os.path.join(workdir, 'config.json'))['train']['num_epochs'] == 3
+  from test_observability import read_events  # pylint: disable=g-import-not-at-top
+  steps = [e.step for e in read_events(workdir).Scalars('test/neg_elbo')]
+  assert steps == [10, 20, 30]  # Epoch 1 kept once, epoch 2 replaced (not doubled), epoch 3 added.
   for args, fragments in (
       (('--config.train.learning_rate=0.1',), ('config.json: this workdir holds another experiment (train.learning_'
                                                'rate=0.001 there, 0.1 now)', 'use another --workdir')),

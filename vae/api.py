@@ -32,6 +32,8 @@ class Functions(NamedTuple):
   decode: Callable  # (params, z) -> (..., 784) pixel means E[x|z].
   log_likelihood: Callable  # (params, x, key, num_samples) -> (...,) IW estimate of log p(x), nats; num_samples static.
   elbo: Callable  # (params, x, key) -> (...,) the ELBO of one draw of q(z|x), nats: what test/neg_elbo averages.
+  # Under the exemplar prior (model.prior 'exemplar'), log_likelihood and elbo take its models.Exemplars last
+  # (`Model.exemplars`: every training image).
 
 
 def functions(graphdef, model_config):
@@ -44,11 +46,11 @@ def functions(graphdef, model_config):
   def decode(params, z):
     return losses.pixel_mean(models.apply(graphdef, params, 'decode', z), likelihood)
 
-  def log_likelihood(params, x, key, num_samples):
-    return iwae.model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, sigma)
+  def log_likelihood(params, x, key, num_samples, exemplars=None):
+    return iwae.model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, sigma, exemplars)
 
-  def elbo(params, x, key):  # As steps.evaluate scores it: the KL in closed form where a level has one.
-    logits, levels = steps.draw(graphdef, params, x, key, method='elbo_draw')
+  def elbo(params, x, key, exemplars=None):  # As steps.evaluate scores it: the KL in closed form where a level has one.
+    logits, levels = steps.draw(graphdef, params, x, key, method='elbo_draw', exemplars=exemplars)
     return losses.log_likelihood(logits, x, likelihood, sigma) - losses.kl(levels, 'auto')
 
   # The precision is fixed as a function is traced, so it holds for grad's backward pass and under vmap too.
@@ -56,23 +58,32 @@ def functions(graphdef, model_config):
   return Functions(*(full(fn) for fn in (encode, decode, log_likelihood, elbo)))
 
 
+def exemplars_of(config, train_images):
+  """The models.Exemplars an evaluation of `config`'s model gives its prior: every training image (uint8, (N, 784))
+  under the exemplar prior (steps.evaluation_exemplars); else None."""
+  return steps.evaluation_exemplars(jnp.asarray(train_images), config.model)
+
+
 class Model:
   """A trained VAE: its config, the module structure and the parameters of one checkpoint.
 
-  `params` is the pure dict of jax arrays the functions `fns` take; `module` the Flax NNX module holding them.
+  `params` is the pure dict of jax arrays the functions `fns` take; `module` the Flax NNX module holding them;
+  `exemplars` the exemplar prior's components (None under the other priors).
   """
 
-  def __init__(self, config, graphdef, params, epoch=None, batch_size=500):
+  def __init__(self, config, graphdef, params, epoch=None, batch_size=500, exemplars=None):
     self.config, self.graphdef, self.epoch, self.batch_size = config, graphdef, epoch, batch_size
+    self.exemplars = exemplars
     self.params = jax.tree.map(jnp.asarray, params)
     self.fns = functions(graphdef, config.model)
     likelihood = config.model.likelihood
     full = functools.partial(steps.at_precision, steps.FULL_PRECISION)  # On every backend, whatever trained it.
     self._encode, self._decode = jax.jit(self.fns.encode), jax.jit(self.fns.decode)
     self._log_likelihood = jax.jit(self.fns.log_likelihood, static_argnames='num_samples')
-    self._prior = jax.jit(full(lambda p: models.apply(graphdef, p, 'prior')))
-    self._generate = jax.jit(full(lambda p, key, n: losses.pixel_mean(models.apply(graphdef, p, 'generate', key, n),
-                                                                       likelihood)), static_argnums=2)
+    ex = steps.with_exemplars
+    self._prior = jax.jit(full(lambda p, e: models.apply(graphdef, p, 'prior', *ex(e))))
+    self._generate = jax.jit(full(lambda p, key, n, e: losses.pixel_mean(
+        models.apply(graphdef, p, 'generate', key, n, *ex(e)), likelihood)), static_argnums=2)
 
   @property
   def latent_dim(self):
@@ -86,9 +97,10 @@ class Model:
 
   def prior(self):
     """(means, logvars) of the prior's K components, each (K, latent_dim): p(z) = (1/K) sum_k N(means[k],
-    diag(exp(logvars[k]))); N(0, I) is one component at zero, the VampPrior the posteriors of its pseudo-inputs.
-    Of a model of two levels, the top level's, p(z2)."""
-    return tuple(np.asarray(a) for a in self._prior(self.params))
+    diag(exp(logvars[k]))); N(0, I) is one component at zero, the VampPrior the posteriors of its pseudo-inputs,
+    the exemplar prior the posterior means of every training image with its one learnt variance. Of a model of two
+    levels, the top level's, p(z2)."""
+    return tuple(np.asarray(a) for a in self._prior(self.params, self.exemplars)[:2])
 
   def inputs(self, x, *, preprocess=True):
     """Images as the model reads them, float32 (N, 784): what `fns` take (see encode for `preprocess`)."""
@@ -124,7 +136,7 @@ class Model:
     """decode(z); without z, the pixel means of n draws with `seed` from the model's prior (model.prior: N(0, I),
     or the VampPrior's mixture), down every level (z2, then z1 ~ p(z1|z2)), shaped (n, 28, 28)."""
     if z is None:
-      return np.asarray(self._generate(self.params, jax.random.key(seed), n)).reshape(-1, 28, 28)
+      return np.asarray(self._generate(self.params, jax.random.key(seed), n, self.exemplars)).reshape(-1, 28, 28)
     return self.decode(z)
 
   def reconstruct(self, x, *, preprocess=True):
@@ -153,7 +165,8 @@ class Model:
     out = []
     for i, b in enumerate(batches):
       out.append(np.asarray(self._log_likelihood(self.params, self._inputs(b, preprocess),
-                                                 jax.random.fold_in(key, i), num_samples=num_samples)))
+                                                 jax.random.fold_in(key, i), num_samples=num_samples,
+                                                 exemplars=self.exemplars)))
       if bar:
         bar.update()
     if bar:
@@ -258,4 +271,9 @@ def load(workdir, epoch=None):
       state = ckpts.restore(epoch, like)
   finally:
     ckpts.close()
-  return Model(config, graphdef, state['params'], epoch)
+  exemplars = None
+  if config.model.get('prior') == 'exemplar':  # Its prior is made of the training images: read them.
+    dataset = data.hold_out(data.load(config.data.name, config.data.dir, config.data.classes, config.data.source),
+                            config.data.validation_size, config.data.validation_images)
+    exemplars = exemplars_of(config, dataset.train_images[:config.data.max_train_images])
+  return Model(config, graphdef, state['params'], epoch, exemplars=exemplars)

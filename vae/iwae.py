@@ -76,10 +76,12 @@ def _largest_intermediate(fn, shape):
   return max(math.prod(v.aval.shape) for eqn in jaxpr.eqns for v in eqn.outvars)
 
 
-def model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, sigma):
+def model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, sigma, exemplars=None):
   """IW estimate of log p(x) per image of the batch `x` (B, 784) under the VAE (graphdef, params), of any number
-  of levels: the x-only work (models' `infer`) once, the draws in chunks."""
-  inferred = models.apply(graphdef, params, 'infer', x)
+  of levels (under the exemplar prior, given its models.Exemplars): the x-only work (models' `infer`) once, the
+  draws in chunks."""
+  extra = () if exemplars is None else (exemplars,)
+  inferred = models.apply(graphdef, params, 'infer', x, *extra)
   noise_shape = x.shape[:-1] + (models.apply(graphdef, params, 'noise_size', inferred),)
 
   def log_weight(eps):
@@ -88,7 +90,7 @@ def model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, sigm
 
   # Per draw of the batch: the largest array of its log-weight (decoder, image), or the prior's B x K x D squared
   # distances (inside the mixture's custom gradient, which the jaxpr's top level does not show).
-  prior = models.apply(graphdef, params, 'prior')
+  prior = models.apply(graphdef, params, 'prior', *extra)
   per_batch_sample = max(_largest_intermediate(log_weight, (1,) + noise_shape), x.shape[0] * prior[0].size)
   chunk_size = int(max(1, min(num_samples, chunk_floats() // per_batch_sample)))
   block_size = int(max(1, min(chunk_size, block_floats() // per_batch_sample)))

@@ -147,6 +147,7 @@ def kl_per_dim(means, logvars, prior=None, seed=0, chunk=256):
                           + (np.exp(logvars) + np.square(means - prior_means)) * np.exp(-prior_logvars)), axis=0)
   z = means + np.exp(0.5 * logvars) * np.random.default_rng(seed).standard_normal(means.shape)
   log_q = stats.norm.logpdf(z, means, np.exp(0.5 * logvars))
+  chunk = max(1, min(chunk, 2 ** 23 // prior_means.size))  # At most 64 MB of float64 (an exemplar prior's K is 50,000).
   log_p = np.concatenate([  # (n, K, D) at a time: the 1-D mixture density of each code's every coordinate.
       special.logsumexp(stats.norm.logpdf(z[i:i + chunk, None], prior_means, np.exp(0.5 * prior_logvars)), axis=1)
       for i in range(0, len(z), chunk)]) - np.log(len(prior_means))

@@ -29,8 +29,11 @@ def diag_gaussian_log_prob(z, mean, logvar):
   return jnp.sum(-0.5 * (jnp.square(z - mean) * jnp.exp(-logvar) + logvar + LOG_2PI), axis=-1)
 
 
-def mixture_log_prob(z, means, logvars):
+def mixture_log_prob(z, means, logvars, log_weights=None):
   """log (1/K) sum_k N(z; means[k], diag(exp(logvars[k]))): z (..., D), means and logvars (K, D) -> (...).
+
+  `log_weights`, (..., K) broadcasting with z's leading axes: the components' log-weights in place of log(1/K) (an
+  exemplar prior's leave-one-out: -inf for an image's own exemplar, log(1/(K - left out)) for the others).
 
   Each component's density directly, from (z - means[k])^2: the expanded form z^2 - 2 z m + m^2, which needs
   memory (..., K) instead of (..., K, D), loses 0.01-0.07 nats in float32 at the encoder's narrowest posteriors
@@ -38,7 +41,9 @@ def mixture_log_prob(z, means, logvars):
   """
   mahalanobis = _mahalanobis(z, means, jnp.exp(-logvars))
   log_components = -0.5 * (mahalanobis + jnp.sum(logvars, axis=-1) + means.shape[-1] * LOG_2PI)
-  return jax.nn.logsumexp(log_components, axis=-1) - math.log(means.shape[0])
+  if log_weights is None:
+    return jax.nn.logsumexp(log_components, axis=-1) - math.log(means.shape[0])
+  return jax.nn.logsumexp(log_components + log_weights, axis=-1)
 
 
 @jax.custom_vjp
@@ -117,7 +122,8 @@ class SampledGaussian(NamedTuple):
 class Mixture(NamedTuple):
   """(1/K) sum_k N(means[k], diag(exp(logvars[k]))), means and logvars (K, D): a top-level prior p(z).
 
-  N(0, I) is one component at zero; the VampPrior is the posteriors of K pseudo-inputs.
+  N(0, I) is one component at zero; the VampPrior is the posteriors of K pseudo-inputs; the exemplar prior those of
+  K training images' means, with one shared variance.
   """
   means: Any
   logvars: Any
@@ -129,6 +135,25 @@ class Mixture(NamedTuple):
     if self.means.shape[0] != 1:
       raise ValueError(f'the KL to a mixture of {self.means.shape[0]} Gaussians has no closed form')
     return gaussian_kl(mean, logvar, self.means[0], self.logvars[0])
+
+
+class WeightedMixture(NamedTuple):
+  """sum_k w[n, k] N(means[k], diag(exp(logvars[k]))) for image n, log w = `log_weights` (N, K): the exemplar prior
+  in training, where each image's own exemplar has weight 0 and the others share 1 (leave-one-out)."""
+  means: Any
+  logvars: Any
+  log_weights: Any
+
+  def log_prob(self, z):
+    return mixture_log_prob(z, self.means, self.logvars, self.log_weights)
+
+  def kl_from(self, mean, logvar):
+    raise ValueError('the KL to a mixture of Gaussians has no closed form')
+
+
+def as_prior(prior):
+  """A model's prior() as a distribution: a Mixture or WeightedMixture as it is, (means, logvars) as a Mixture."""
+  return prior if isinstance(prior, (Mixture, WeightedMixture)) else Mixture(*prior)
 
 
 class Level(NamedTuple):

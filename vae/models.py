@@ -9,6 +9,7 @@ levels (losses.Level: each z with its posterior and prior), from which losses.lo
 `encode`, `decode` and `prior` are the top level's, for the latent metrics and figures.
 """
 import math
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -98,14 +99,20 @@ class VAE(nnx.Module):
     self.encoder = encoder
     self.decoder = decoder
     self.pseudo_inputs = None  # (K, 784) under the VampPrior (model.prior = 'vamp'), set by `make`.
+    self.exemplar_logvar = None  # () under the exemplar prior (model.prior = 'exemplar'), set by `make`.
 
-  def prior(self):
+  def prior(self, exemplars=None):
     """losses.Mixture (means, logvars), each (K, D), of the top level: p(z) = (1/K) sum_k N(z; means[k],
     diag(exp(logvars[k]))).
 
     The standard normal is one component at (0, 0). The VampPrior (Tomczak & Welling, 2018) is the posteriors of
-    K learnt pseudo-inputs, clipped to [0, 1] as their Hardtanh(0, 1) does.
+    K learnt pseudo-inputs, clipped to [0, 1] as their Hardtanh(0, 1) does. The exemplar prior (Norouzi, Fleet &
+    Norouzi, 2020) is the posterior means of the training images `exemplars` (an Exemplars) with one learnt
+    variance shared by every component and dimension; with `exemplars.own_ids`, each image of the batch leaves its
+    own exemplar out (their training objective).
     """
+    if self.exemplar_logvar is not None:
+      return _exemplar_prior(self, exemplars)
     if self.pseudo_inputs is None:
       mean, _ = self.encode(jnp.zeros((1, IMAGE_SIZE)))  # For its shape only: jit prunes the computation.
       return losses.Mixture(jnp.zeros_like(mean), jnp.zeros_like(mean))
@@ -122,9 +129,10 @@ class VAE(nnx.Module):
     z = reparameterize(key, mean, logvar)
     return self.decode(z), mean, logvar
 
-  def infer(self, x):
-    """What every draw for the batch `x` needs, computed once: q(z|x)'s (mean, logvar) and the prior."""
-    return self.encode(x), losses.Mixture(*self.prior())
+  def infer(self, x, exemplars=None):
+    """What every draw for the batch `x` needs, computed once: q(z|x)'s (mean, logvar) and the prior (given its
+    `exemplars` under the exemplar prior)."""
+    return self.encode(x), losses.as_prior(_prior_of(self, exemplars))
 
   def noise_size(self, inferred):
     """The size of one draw's standard-normal noise per image: the sum of the levels' dimensions."""
@@ -142,14 +150,41 @@ class VAE(nnx.Module):
     trains on other codes than its posterior's draws (experiments/seed_writeups/models.py, a write-up's slip)."""
     return self.draw(inferred, eps)
 
-  def generate(self, key, n):
+  def generate(self, key, n, exemplars=None):
     """Logits of n images decoded from codes drawn from the prior (down every level)."""
-    return self.decode(sample_prior(self.prior(), key, n))
+    return self.decode(sample_prior(_prior_of(self, exemplars), key, n))
+
+
+def _prior_of(model, exemplars):
+  """model.prior(), given its exemplars only under the exemplar prior: a subclass's own prior(self) keeps working."""
+  return model.prior() if exemplars is None else model.prior(exemplars)
+
+
+class Exemplars(NamedTuple):
+  """The exemplar prior's components: training images (K, 784), as the encoder reads them (gray, in [0, 1]); and,
+  while training, their indices in the training set, `ids` (K,), and the batch's, `own_ids` (N,), so that each
+  image's own exemplar is left out of its prior (steps.training_exemplars)."""
+  images: Any
+  ids: Any = None
+  own_ids: Any = None
+
+
+def _exemplar_prior(model, exemplars):
+  if exemplars is None:
+    raise ValueError('model.prior=exemplar: the prior is made of training images (models.Exemplars), and none '
+                     'were given')
+  means, _ = model.encode(exemplars.images)
+  logvars = jnp.broadcast_to(model.exemplar_logvar[...], means.shape)
+  if exemplars.own_ids is None:
+    return losses.Mixture(means, logvars)
+  left_out = exemplars.own_ids[:, None] == exemplars.ids[None, :]  # (N, K)
+  kept = jnp.sum(~left_out, axis=-1, keepdims=True)
+  return losses.WeightedMixture(means, logvars, jnp.where(left_out, -jnp.inf, -jnp.log(kept.astype(means.dtype))))
 
 
 def sample_prior(prior, key, n):
   """n codes drawn from the mixture `prior` = (means, logvars), (K, D): a uniform component, then its Gaussian."""
-  means, logvars = prior
+  means, logvars = prior[:2]
   component_key, noise_key = jax.random.split(key)
   k = jax.random.randint(component_key, (n,), 0, means.shape[0])
   return reparameterize(noise_key, means[k], logvars[k])
@@ -229,7 +264,7 @@ def gated_vae(model_config, *, rngs):
              GatedDecoder(model_config.decoder_widths, model_config.latent_dim, rngs=rngs))
 
 
-PRIORS = ('standard', 'vamp')
+PRIORS = ('standard', 'vamp', 'exemplar')
 # The VampPrior code's initialisation of the pseudo-inputs, N(0.05, 0.01^2) per pixel (configs/vampprior.py says
 # which version of it).
 PSEUDO_INPUT_MEAN, PSEUDO_INPUT_STD = 0.05, 0.01
@@ -241,10 +276,15 @@ def make(model_config, key):
   The conv implementation is a static attribute: the parameters are the same whatever it is, so a checkpoint
   trained with one loads into the other. Configs saved before `model.conv_impl` existed mean 'auto', before
   `model.prior` 'standard'. The VampPrior's pseudo-inputs are drawn after the networks' parameters, so that the
-  networks start the same under either prior; any models.VAE, one's own included, can take it.
+  networks start the same under either prior; any models.VAE, one's own included, can take it. The exemplar
+  prior's log-variance starts N(0, 1), as the Exemplar VAE code's; it is built for VAEs of one level.
   """
   rngs = nnx.Rngs(params=key)
   module = registry.factory(model_config.name)(model_config, rngs=rngs)
+  if model_config.get('prior', 'standard') == 'exemplar':
+    if not isinstance(module, VAE) or type(module).infer is not VAE.infer:
+      raise ValueError(f'model.prior=exemplar: {model_config.name} is not a models.VAE of one level')
+    module.exemplar_logvar = nnx.data(nnx.Param(jax.random.normal(rngs.params(), ())))
   if model_config.get('prior', 'standard') == 'vamp':
     if not isinstance(module, VAE):
       raise ValueError(f'model.prior=vamp: {model_config.name} is not a models.VAE (its pseudo-inputs need one)')
@@ -282,5 +322,6 @@ class _OneLevel:
   def decode(self, z):
     return self.module.decode(z)
 
-  def prior(self):
+  def prior(self, exemplars=None):
+    del exemplars  # Only a models.VAE takes the exemplar prior (make).
     return self.module.prior()

@@ -17,7 +17,8 @@ def write_json(path, obj):
 # Config keys added after workdirs were written, with the value their absence means (a run's config.json, the
 # config its results.json records).
 ADDED_KEYS = {'model.prior': 'standard', 'model.num_pseudo_inputs': 500, 'eval.manifold_extent': 0.0,
-              'train.matmul_precision': 'float32', 'train.scan_unroll': 1, 'model.conv_impl': 'auto'}
+              'train.matmul_precision': 'float32', 'train.scan_unroll': 1, 'model.conv_impl': 'auto',
+              'model.num_exemplars': 25000}
 
 
 def with_added_keys(config):

@@ -88,9 +88,10 @@ class Run:
                                        steps.train_epoch(state, images, e, wrap(keys), hparams, graphdef=self.graphdef,
                                                          optimizer=self.optimizer, config=config,
                                                          batch_sharding=batch_sharding)), in_axes=(0, None, None, 0, 0))
-    evaluate = lambda num_images: members(full(lambda params, batches, keys, hparams: steps.evaluate(
-        params, batches, wrap(keys)['eval'], hparams, num_images=num_images, graphdef=self.graphdef, config=config,
-        batch_sharding=batch_sharding)), in_axes=(0, None, 0, 0))
+    exemplars = lambda images: steps.evaluation_exemplars(images, config.model)  # None but for the exemplar prior.
+    evaluate = lambda num_images: members(full(lambda params, batches, keys, hparams, images: steps.evaluate(
+        params, batches, wrap(keys)['eval'], hparams, exemplars(images), num_images=num_images,
+        graphdef=self.graphdef, config=config, batch_sharding=batch_sharding)), in_axes=(0, None, 0, 0, None))
     # Metrics come back replicated, so that every process can read them; the state stays where it is.
     self.train_epoch = jax.jit(epoch, donate_argnums=0, out_shardings=(by_member, replicated, replicated))
     self._evaluate = {name: jax.jit(evaluate(len(scored[name])), out_shardings=replicated) for name in self._scored}
@@ -99,14 +100,14 @@ class Run:
     shown_x = self.test_images[:TB_IMAGES].astype(jnp.float32) / 255.0  # As pixels, whatever the model's inputs.
     likelihood = config.model.likelihood
 
-    def preview(params):  # Test images, their reconstructions (from the posterior means), prior samples.
+    def preview(params, images):  # Test images, their reconstructions (from the posterior means), prior samples.
       mean, _ = models.apply(self.graphdef, params, 'encode', preview_x)
       decode = lambda z: losses.pixel_mean(models.apply(self.graphdef, params, 'decode', z), likelihood)
-      samples = losses.pixel_mean(models.apply(self.graphdef, params, 'generate', jax.random.key(0), TB_IMAGES),
-                                  likelihood)
+      samples = losses.pixel_mean(models.apply(self.graphdef, params, 'generate', jax.random.key(0), TB_IMAGES,
+                                               *steps.with_exemplars(exemplars(images))), likelihood)
       return jnp.concatenate([shown_x, decode(mean)]), samples
 
-    self._preview = jax.jit(members(full(preview)), out_shardings=replicated)
+    self._preview = jax.jit(members(full(preview), in_axes=(0, None)), out_shardings=replicated)
 
   @property
   def steps_per_epoch(self):
@@ -136,21 +137,23 @@ class Run:
 
   def test_metrics(self, state):
     """{'test/recon', ..., and 'validation/recon', ... when images are held out}: per member, lists of floats."""
-    scores = jax.device_get({name: self._evaluate[name](state['params'], batches, self.keys, self.hparams)
+    scores = jax.device_get({name: self._evaluate[name](state['params'], batches, self.keys, self.hparams,
+                                                         self.train_images)
                              for name, batches in self._scored.items()})  # Every set dispatched, then one wait.
     return {f'{name}/{k}': floats(v[:len(self.configs)])
             for name, metrics in scores.items() for k, v in metrics.items()}
 
   def preview(self, state):
     """(originals above reconstructions, samples) as numpy, per member."""
-    return jax.device_get(self._preview(state['params']))
+    return jax.device_get(self._preview(state['params'], self.train_images))
 
   def report(self, config, state, epoch, test_metrics, workdir, metrics_path):
     """Full evaluation of one member's host `state` (metrics, figures, report.md); writes results.json, returns it."""
     # Imported here, as in workdirs.finished_results: its scipy, scikit-learn and matplotlib take 3 s of a process's
     # start on 2 cores, spared to a run refused at its checks or stopped before its evaluation.
     from vae import evaluation  # pylint: disable=g-import-not-at-top
-    model = api.Model(config, self.graphdef, state['params'], epoch)
+    model = api.Model(config, self.graphdef, state['params'], epoch,
+                      exemplars=api.exemplars_of(config, self.dataset.train_images))
     results = {'epoch': epoch, 'step': int(state['step']), **test_metrics}
     t0 = time.perf_counter()
     try:

@@ -89,16 +89,46 @@ def init_state(params, optimizer):
   return {'step': jnp.zeros((), jnp.int32), 'params': params, 'opt_state': optimizer.init(params)}
 
 
-def draw(graphdef, params, x, key, num_samples=None, method='draw'):
+def draw(graphdef, params, x, key, num_samples=None, method='draw', exemplars=None):
   """(logits, levels) of one draw per image keyed `key` (with `num_samples`, that many, on a leading axis): the
-  model's infer, then `method` (draw or elbo_draw; models.py), the noise standard normal."""
-  inferred = models.apply(graphdef, params, 'infer', x)
+  model's infer (given the exemplar prior's `exemplars`), then `method` (draw or elbo_draw; models.py), the noise
+  standard normal."""
+  inferred = models.apply(graphdef, params, 'infer', x, *with_exemplars(exemplars))
   shape = x.shape[:-1] + (models.apply(graphdef, params, 'noise_size', inferred),)
   eps = jax.random.normal(key, shape if num_samples is None else (num_samples,) + shape)
   return models.apply(graphdef, params, method, inferred, eps)
 
 
-def loss_fn(params, graphdef, x, key, model_config, beta, objective='elbo', num_samples=1, kl_estimator='analytic'):
+def with_exemplars(exemplars):
+  """The trailing arguments of a model's infer, prior and generate: none but under the exemplar prior."""
+  return () if exemplars is None else (exemplars,)
+
+
+# The exemplar prior's exemplars in training: uniform draws with replacement from the training images, each step's
+# from fold_in(the step's key, EXEMPLAR_STREAM), as the Exemplar VAE code draws them for every batch.
+EXEMPLAR_STREAM = 1
+
+
+def training_exemplars(images, batch_indices, key, model_config):
+  """models.Exemplars of one step: model.num_exemplars training images (uint8 `images`, (N, 784)) drawn with
+  replacement, gray, each batch image's own left out; None unless model.prior is 'exemplar'."""
+  if model_config.get('prior', 'standard') != 'exemplar':
+    return None
+  ids = jax.random.randint(jax.random.fold_in(key, EXEMPLAR_STREAM), (model_config.num_exemplars,), 0,
+                           images.shape[0])
+  return models.Exemplars(data.preprocess(images[ids], 'gray'), ids, batch_indices)
+
+
+def evaluation_exemplars(images, model_config):
+  """models.Exemplars of an evaluation: every training image (uint8 `images`), gray, none left out (the Exemplar
+  VAE code's test-time prior); None unless model.prior is 'exemplar'."""
+  if model_config.get('prior', 'standard') != 'exemplar':
+    return None
+  return models.Exemplars(data.preprocess(images, 'gray'))
+
+
+def loss_fn(params, graphdef, x, key, model_config, beta, objective='elbo', num_samples=1, kl_estimator='analytic',
+            exemplars=None):
   """(loss, metrics) of one batch, recon and kl each summed over the model's levels.
 
   'elbo': the beta-weighted -ELBO, one reparameterised draw per image, the KL in closed form ('analytic') or as
@@ -107,11 +137,11 @@ def loss_fn(params, graphdef, x, key, model_config, beta, objective='elbo', num_
   are then those of the first draw, so that neg_elbo stays comparable.
   """
   if objective == 'elbo':
-    logits, levels = draw(graphdef, params, x, key, method='elbo_draw')
+    logits, levels = draw(graphdef, params, x, key, method='elbo_draw', exemplars=exemplars)
     recon = -losses.log_likelihood(logits, x, model_config.likelihood, model_config.sigma)
     metrics = losses.batch_metrics(recon, losses.kl(levels, kl_estimator), beta)
     return metrics['loss'], metrics
-  logits, levels = draw(graphdef, params, x, key, num_samples)
+  logits, levels = draw(graphdef, params, x, key, num_samples, exemplars=exemplars)
   log_px_z = losses.log_likelihood(logits, x, model_config.likelihood, model_config.sigma)  # (k, N)
   bound = jax.nn.logsumexp(losses.log_weight(log_px_z, levels), axis=0) - jnp.log(num_samples)
   kl = jnp.broadcast_to(losses.kl(levels, 'auto'), log_px_z.shape)  # A closed form has no sample axis.
@@ -120,12 +150,13 @@ def loss_fn(params, graphdef, x, key, model_config, beta, objective='elbo', num_
   return metrics['loss'], metrics
 
 
-def train_step(state, x, key, hparams, *, graphdef, optimizer, model_config, objective='elbo', num_samples=1,
-               kl_estimator='analytic'):
-  """One optimizer update on batch `x`; returns the new state and the batch's metrics."""
+def train_step(state, x, key, hparams, exemplars=None, *, graphdef, optimizer, model_config, objective='elbo',
+               num_samples=1, kl_estimator='analytic'):
+  """One optimizer update on batch `x` (under the exemplar prior, given `exemplars`); returns the new state and the
+  batch's metrics."""
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
   (_, metrics), grads = grad_fn(state['params'], graphdef, x, key, model_config, hparams['beta'], objective,
-                                num_samples, kl_estimator)
+                                num_samples, kl_estimator, exemplars)
   direction, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
   params = jax.tree.map(lambda p, d: p - hparams['learning_rate'] * d, state['params'], direction)
   metrics['grad_norm'] = optax.tree.norm(grads)
@@ -153,7 +184,8 @@ def train_epoch(state, images, epoch, keys, hparams, *, graphdef, optimizer, con
     batch_indices = jax.lax.with_sharding_constraint(batch_indices, batch_sharding)
     x = data.preprocess(images[batch_indices], config.data.preprocessing,
                         jax.random.fold_in(keys['binarize'], step))
-    return step_fn(state, x, jax.random.fold_in(keys['train'], step))
+    key = jax.random.fold_in(keys['train'], step)
+    return step_fn(state, x, key, exemplars=training_exemplars(images, batch_indices, key, config.model))
 
   new_state, metrics = jax.lax.scan(body, state, order, unroll=config.train.scan_unroll)
   # A member stopped early (hparams['active'] 0) is frozen: it computes along, but keeps its state.
@@ -162,8 +194,9 @@ def train_epoch(state, images, epoch, keys, hparams, *, graphdef, optimizer, con
   return state, jax.tree.map(jnp.mean, metrics), health
 
 
-def evaluate(params, batches, key, hparams, *, num_images, graphdef, config, batch_sharding):
-  """Test-set metrics from `batches` (uint8, (B, batch, 784), zero-padded past `num_images`), one z per image.
+def evaluate(params, batches, key, hparams, exemplars=None, *, num_images, graphdef, config, batch_sharding):
+  """Test-set metrics from `batches` (uint8, (B, batch, 784), zero-padded past `num_images`), one z per image
+  (under the exemplar prior, given evaluation_exemplars).
 
   The same `key` every epoch makes the single-sample estimates comparable across epochs.
   """
@@ -172,7 +205,8 @@ def evaluate(params, batches, key, hparams, *, num_images, graphdef, config, bat
   def body(_, inputs):
     index, batch = inputs
     x = data.preprocess(jax.lax.with_sharding_constraint(batch, batch_sharding), preprocessing)
-    logits, levels = draw(graphdef, params, x, jax.random.fold_in(key, index), method='elbo_draw')
+    logits, levels = draw(graphdef, params, x, jax.random.fold_in(key, index), method='elbo_draw',
+                          exemplars=exemplars)
     recon = -losses.log_likelihood(logits, x, config.model.likelihood, config.model.sigma)
     return None, (recon, losses.kl(levels, 'auto'))  # Each level's closed form where it has one.
 

@@ -10,6 +10,9 @@ from vae.errors import VaeError
 
 
 
+PRIOR_NAMES = {'vamp': 'VampPrior', 'exemplar': 'exemplar prior'}
+
+
 def check_config(config, data_devices):
   """Raises VaeError for the first impossible value in `config`, whose batches split over `data_devices` devices."""
   _one_of(config, 'data.name', data.DATASETS)
@@ -43,18 +46,18 @@ def check_config(config, data_devices):
   if config.data.preprocessing == 'signed' and config.model.likelihood == 'bernoulli':
     raise VaeError("data.preprocessing='signed': pixels in [-1, 1] are not Bernoulli outcomes (use a gaussian "
                    "likelihood)")
-  if config.data.preprocessing == 'signed' and config.model.prior == 'vamp':
-    raise VaeError("data.preprocessing='signed': the VampPrior's pseudo-inputs are pixels in [0, 1] (use 'gray' or a "
-                   "binarization)")
+  if config.data.preprocessing == 'signed' and config.model.prior in ('vamp', 'exemplar'):
+    raise VaeError(f"data.preprocessing='signed': the {PRIOR_NAMES[config.model.prior]}'s inputs are pixels in "
+                   f"[0, 1] (use 'gray' or a binarization)")
   if config.model.name == 'two_layer' and config.train.kl_estimator == 'analytic':
     raise VaeError("train.kl_estimator='analytic': the two_layer model draws z1 before z2, so z1's KL to p(z1|z2) "
                    "has no closed form (use 'sample')")
-  if config.model.prior == 'vamp' and config.train.kl_estimator == 'analytic':
-    raise VaeError("train.kl_estimator='analytic': the KL to the VampPrior (model.prior='vamp') has no closed form "
-                   "(use 'sample')")
-  for key in ('seed', 'model.latent_dim', 'model.num_pseudo_inputs', 'train.num_epochs', 'train.batch_size',
-              'train.checkpoint_every_epochs', 'train.keep_checkpoints', 'train.num_samples', 'train.scan_unroll',
-              'eval.batch_size', 'eval.iw_samples', 'eval.manifold_size'):
+  if config.model.prior in ('vamp', 'exemplar') and config.train.kl_estimator == 'analytic':
+    raise VaeError(f"train.kl_estimator='analytic': the KL to the {PRIOR_NAMES[config.model.prior]} (model.prior="
+                   f"'{config.model.prior}') has no closed form (use 'sample')")
+  for key in ('seed', 'model.latent_dim', 'model.num_pseudo_inputs', 'model.num_exemplars', 'train.num_epochs',
+              'train.batch_size', 'train.checkpoint_every_epochs', 'train.keep_checkpoints', 'train.num_samples',
+              'train.scan_unroll', 'eval.batch_size', 'eval.iw_samples', 'eval.manifold_size'):
     value = _get(config, key)
     if not isinstance(value, int) or isinstance(value, bool):
       raise VaeError(f'{key}={value!r}: must be an integer')
@@ -112,9 +115,11 @@ def check_model(model_config):
   def probe(key):
     graphdef, params = models.init(model_config, key)
     x = jnp.zeros((2, models.IMAGE_SIZE))
-    logits, levels = steps.draw(graphdef, params, x, key)
-    steps.draw(graphdef, params, x, key, method='elbo_draw')  # What the -ELBO decodes, too.
-    return {'encode': models.apply(graphdef, params, 'encode', x), 'prior': models.apply(graphdef, params, 'prior'),
+    exemplars = steps.evaluation_exemplars(jnp.zeros((3, models.IMAGE_SIZE), jnp.uint8), model_config)
+    logits, levels = steps.draw(graphdef, params, x, key, exemplars=exemplars)
+    steps.draw(graphdef, params, x, key, method='elbo_draw', exemplars=exemplars)  # What the -ELBO decodes, too.
+    prior = models.apply(graphdef, params, 'prior', *steps.with_exemplars(exemplars))[:2]
+    return {'encode': models.apply(graphdef, params, 'encode', x), 'prior': prior,
             'decode': models.apply(graphdef, params, 'decode', jnp.zeros((2, width))), 'draw': logits,
             'levels': [(level.z, level.mean, level.logvar) for level in levels]}
 
