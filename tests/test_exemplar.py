@@ -62,6 +62,11 @@ def test_exemplar_prior_density_and_leave_one_out_against_scipy():
   training = models.apply(graphdef, params, 'prior', models.Exemplars(images, IDS, OWN)).log_prob(z)
   np.testing.assert_allclose(training, _reference_log_prior(z, means, logvar, IDS, OWN), rtol=1e-5)
   assert abs(float(training[0] - at_test[0])) > 1e-3  # Image 0's own exemplars count: leaving them out changes it.
+  # An image that drew only its own exemplar keeps them (no -inf prior, no NaN gradient): the plain mixture.
+  alone = lambda p: models.apply(graphdef, p, 'prior', models.Exemplars(images[:2], np.array([3, 3]),
+                                                                        np.array([3]))).log_prob(z[:1])
+  np.testing.assert_allclose(alone(params), _reference_log_prior(z[:1], means[:2], logvar), rtol=1e-5)
+  assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(jax.grad(lambda p: jnp.sum(alone(p)))(params)))
 
 
 def test_exemplar_variance_gradient_is_the_closed_form():
@@ -91,11 +96,12 @@ def test_exemplar_variance_gradient_is_the_closed_form():
 def test_training_exemplars_are_gray_training_images_drawn_with_replacement():
   images = np.random.default_rng(2).integers(0, 256, size=(40, 784), dtype=np.uint8)
   batch = jnp.array([3, 7, 11])
-  config = _model_config(num_exemplars=500)
+  config = _model_config(num_exemplars=30)
   exemplars = steps.training_exemplars(jnp.asarray(images), batch, jax.random.key(3), config)
   ids = np.asarray(exemplars.ids)
-  assert ids.shape == (500,) and ids.min() >= 0 and ids.max() < 40
-  assert len(np.unique(ids)) < 40 or np.bincount(ids).max() > 1  # 500 draws of 40: repeats (with replacement).
+  assert ids.shape == (30,) and ids.min() >= 0 and ids.max() < 40
+  # 30 draws of 40 with replacement repeat one with probability 1 - 40! / (10! 40^30) > 0.9999; without, never.
+  assert len(np.unique(ids)) < 30
   # Within an ulp: XLA may divide by 255 as a product with its reciprocal.
   np.testing.assert_allclose(np.asarray(exemplars.images), images[ids].astype(np.float32) / 255.0, rtol=2e-7)
   np.testing.assert_array_equal(np.asarray(exemplars.own_ids), np.asarray(batch))
@@ -143,3 +149,29 @@ def test_exemplar_prior_refused_where_it_does_not_apply():
   config.data.preprocessing, config.model.likelihood = 'signed', 'gaussian'
   with pytest.raises(VaeError, match=r"the exemplar prior's inputs are pixels in \[0, 1\]"):
     validation.check_config(config, 1)
+
+
+@pytest.mark.parametrize('wiring', ['as trained', 'none left out'])
+def test_a_training_step_leaves_each_images_own_exemplar_out(wiring, monkeypatch):
+  """Two training images, one a batch: with its own left out, each image's prior is the other image's one Gaussian
+  whatever the draws, so an epoch's loss does not depend on how many exemplars it draws (up to float rounding of a
+  log-sum-exp of equal terms). The same check with own ids that match none (an image keeping its own exemplar, in a
+  mixture whose weights vary with the draws) must fail, or the check would prove nothing."""
+  from test_configs import load  # pylint: disable=g-import-not-at-top
+  from vae import runs  # pylint: disable=g-import-not-at-top
+  if wiring == 'none left out':
+    draw = steps.training_exemplars
+    monkeypatch.setattr(steps, 'training_exemplars', lambda images, batch_indices, key, config: draw(
+        images, jnp.full_like(batch_indices, -1), key, config))
+  losses = []
+  for num_exemplars in (16, 64):
+    config = load('vampprior', 'mnist_exemplar')
+    config.data.max_train_images, config.data.validation_size, config.data.max_test_images = 2, 100, 10
+    config.train.batch_size, config.model.num_exemplars = 1, num_exemplars
+    config.model.encoder_widths, config.model.decoder_widths, config.model.latent_dim = (8,), (8,), 3
+    run = runs.Run([config])
+    _, metrics, _ = run.train_epoch(run.place(run.initial_states), run.train_images, jnp.int32(1), run.keys,
+                                    run.hparams)
+    losses.append(float(np.asarray(metrics['loss']).ravel()[0]))
+  same = losses[0] == pytest.approx(losses[1], rel=1e-6)  # Float32 rounding of the two log-sum-exps: 1e-6.
+  assert same if wiring == 'as trained' else not same, losses

@@ -252,9 +252,12 @@ def test_kl_per_dim_computes_in_float64():
   np.testing.assert_allclose(got, expected, rtol=1e-9)
 
 
-def test_kl_per_dim_to_a_mixture_prior_matches_numerical_integrals():
+@pytest.mark.parametrize('images_used', [20000, 2000])  # 2000: a larger mixture's images drawn (MIXTURE_WORK).
+def test_kl_per_dim_to_a_mixture_prior_matches_numerical_integrals(images_used, monkeypatch):
   """Under a mixture prior (the VampPrior) each dimension's KL is to the prior's 1-D marginal mixture: one draw per
-  image estimates it; against scipy's quadrature of the same integral, within the estimate's standard error."""
+  image estimates it; against scipy's quadrature of the same integral, within the estimate's standard error (of the
+  images it used: a mixture too large for all of them uses MIXTURE_WORK // (K D))."""
+  monkeypatch.setattr(latent_metrics, 'MIXTURE_WORK', images_used * 6)
   prior_means = np.array([[-1.0, 0.5], [1.5, 0.0], [0.0, -2.0]])
   prior_logvars = np.log(np.array([[0.3, 1.0], [0.8, 0.2], [1.5, 0.5]]))
   mean, logvar = np.array([0.4, -1.0]), np.log(np.array([0.5, 0.1]))
@@ -269,8 +272,12 @@ def test_kl_per_dim_to_a_mixture_prior_matches_numerical_integrals():
     expected, _ = integrate.quad(integrand, q.ppf(1e-12), q.isf(1e-12))
     second, _ = integrate.quad(lambda z, log_p=log_p: q.pdf(z) * (q.logpdf(z) - log_p(z)) ** 2,
                                q.ppf(1e-12), q.isf(1e-12))
-    stderr = math.sqrt((second - expected ** 2) / n)
+    stderr = math.sqrt((second - expected ** 2) / images_used)
     assert abs(got[d] - expected) < 5 * stderr, (d, got[d], expected, stderr)
+  if images_used < n:  # Fewer draws than the images': another estimate than all 20,000 give.
+    monkeypatch.setattr(latent_metrics, 'MIXTURE_WORK', n * 6)
+    assert not np.allclose(got, latent_metrics.kl_per_dim(np.tile(mean, (n, 1)), np.tile(logvar, (n, 1)),
+                                                           (prior_means, prior_logvars), seed=0))
   # One component is the closed form (no sampling): KL between two Gaussians per dimension.
   one = latent_metrics.kl_per_dim(mean[None], logvar[None], (prior_means[:1], prior_logvars[:1]))
   np.testing.assert_allclose(one, _kl_normals(mean, np.exp(0.5 * logvar), prior_means[0],

@@ -131,12 +131,18 @@ def active_units(means, threshold=0.01):
   return int(np.sum(np.var(np.asarray(means, np.float64), axis=0) > threshold))
 
 
+# The most component densities kl_per_dim evaluates for a mixture prior (images x components x dimensions).
+MIXTURE_WORK = 2 ** 29
+
+
 def kl_per_dim(means, logvars, prior=None, seed=0, chunk=256):
   """The mean over images of KL(q(z_d | x) || p(z_d)) per dimension, (D,) in float64, p(z_d) the prior's marginal.
 
   `prior`: (means, logvars) of its K components, (K, D); None is N(0, I). With one component it is the closed form,
   and sums to the mean KL. A mixture's marginals (the VampPrior's) have none: one draw of each q(z_d | x) per
-  image, from `seed`, estimates it without bias; the marginals' KLs need not sum to the joint KL.
+  image, from `seed`, estimates it without bias; the marginals' KLs need not sum to the joint KL. Over at most
+  MIXTURE_WORK // (K D) images, drawn without replacement (all of them under a VampPrior of 500 components; 268 of
+  them under an exemplar prior of 50,000, whose every image would take half an hour here).
   """
   means, logvars = np.asarray(means, np.float64), np.asarray(logvars, np.float64)
   if prior is None:
@@ -146,6 +152,9 @@ def kl_per_dim(means, logvars, prior=None, seed=0, chunk=256):
     return np.mean(0.5 * (prior_logvars - logvars - 1.0
                           + (np.exp(logvars) + np.square(means - prior_means)) * np.exp(-prior_logvars)), axis=0)
   z = means + np.exp(0.5 * logvars) * np.random.default_rng(seed).standard_normal(means.shape)
+  if len(z) * prior_means.size > MIXTURE_WORK:
+    rows = np.sort(np.random.default_rng([seed, 1]).choice(len(z), MIXTURE_WORK // prior_means.size, replace=False))
+    z, means, logvars = z[rows], means[rows], logvars[rows]
   log_q = stats.norm.logpdf(z, means, np.exp(0.5 * logvars))
   chunk = max(1, min(chunk, 2 ** 23 // prior_means.size))  # At most 64 MB of float64 (an exemplar prior's K is 50,000).
   log_p = np.concatenate([  # (n, K, D) at a time: the 1-D mixture density of each code's every coordinate.

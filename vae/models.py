@@ -178,6 +178,8 @@ def _exemplar_prior(model, exemplars):
   if exemplars.own_ids is None:
     return losses.Mixture(means, logvars)
   left_out = exemplars.own_ids[:, None] == exemplars.ids[None, :]  # (N, K)
+  # An image that drew only its own exemplar (likely only at a tiny K or training set) keeps them: no -inf prior.
+  left_out &= ~jnp.all(left_out, axis=-1, keepdims=True)
   kept = jnp.sum(~left_out, axis=-1, keepdims=True)
   return losses.WeightedMixture(means, logvars, jnp.where(left_out, -jnp.inf, -jnp.log(kept.astype(means.dtype))))
 
