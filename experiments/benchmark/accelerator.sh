@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The accelerator benchmark in one call (about 8 minutes on one H200 before its last five parts, most of it compiling: 17-42 s a program
-# there, cold; each measurement capped):
+# The accelerator benchmark in one call (about 8 minutes on one H200 before its last five parts, most of it
+# compiling: 17-42 s a program there, cold; each measurement capped):
 #   PYTHON=python3 VAE_DATA_DIR=/path/to/data experiments/benchmark/accelerator.sh [OUT.json] [--quick]
 # writes experiments/benchmark/accelerator.json (or OUT.json), and each part as it finishes into $PARTS (default a
 # temporary folder), so that a run cut short keeps what it measured:
@@ -57,8 +57,8 @@ part dense_command_buffer 90 "$CMDBUF" -- "${ACC[@]}" --worker=grid --config=fas
 part burda_iwae50 60 -- "${ACC[@]}" --worker=grid --config=burda_mnist:iwae50 --epochs=1
 part vamp 60 -- "${ACC[@]}" --worker=grid --config=vampprior:mnist_vamp --epochs=1
 # The two-level rows and the exemplar prior, one model each and the HVAE as a 3-seed sweep. An epoch of 500 steps
-# on a 2-core Zen 3 beside two nice-19 runs (accelerator.py --quick, 2026-12-05): HVAE VampPrior 20 s, convHVAE
-# VampPrior 1,350 s, exemplar 365 s, Burda's two-layer k = 50 (3,000 steps) 55 s.
+# on a 2-core AMD EPYC Zen 4 (family 25 model 17) beside two nice-19 runs (accelerator.py --quick, 2026-12-05):
+# HVAE VampPrior 20 s, convHVAE VampPrior 1,350 s, exemplar 365 s, Burda's two-layer k = 50 (3,000 steps) 55 s.
 part hvae_vamp 60 -- "${ACC[@]}" --worker=grid --config=vampprior:mnist_hvae_vamp --epochs=1
 part hvae_sweep3 60 -- "${ACC[@]}" --worker=grid --config=vampprior:mnist_hvae --members=3 --members_images=50000 --epochs=1
 part conv_hvae_vamp 90 -- "${ACC[@]}" --worker=grid --config=vampprior:conv_mnist_hvae_vamp --epochs=1

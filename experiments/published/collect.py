@@ -68,7 +68,7 @@ def seed_record(workdir):
     return {'finished': True, 'stopped_at_epoch': max(epochs), 'training_seconds': round(seconds),
             **{k: r[k] for k in FIGURES}}
   scored = [r for r in epochs.values() if 'validation/neg_elbo' in r]
-  record = {'finished': False, 'reached_epoch': max(epochs), 'training_seconds': round(seconds)}
+  record = {'finished': False, 'reached_epoch': max(epochs, default=0), 'training_seconds': round(seconds)}
   if scored:
     best = min(scored, key=lambda r: r['validation/neg_elbo'])
     record.update({'best_validation_epoch': best['epoch'], 'best_validation/neg_elbo': best['validation/neg_elbo']})
