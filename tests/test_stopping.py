@@ -138,3 +138,23 @@ def test_finished_run_loads_from_its_best_parameters_alone(uninterrupted, tmp_pa
   _, want = uninterrupted[1][0]
   for a, b in zip(jax.tree.leaves(model.params), want, strict=True):
     np.testing.assert_array_equal(a, b)
+
+
+def test_a_run_killed_between_a_best_save_and_its_checkpoint_resumes(uninterrupted, tmp_path):
+  """A best validation epoch is saved at once, the resume checkpoints every few epochs: a kill in between leaves a
+  best epoch newer than the checkpoint a rerun resumes from. The rerun redoes those epochs (the newer best among
+  them) and ends as the uninterrupted run did, keeping the best epoch alone."""
+  workdir, _ = uninterrupted
+  _train(str(tmp_path), **{'train.num_epochs': 3, 'train.checkpoint_every_epochs': 2})
+  newer = []
+  for i in (0, 1):
+    member = tmp_path / 'members' / str(i)
+    shutil.rmtree(member / 'checkpoints' / '3')  # As if killed before epoch 3's checkpoint was written.
+    newer += [epoch for epoch in os.listdir(member / 'checkpoints-best') if int(epoch) > 2]
+  assert newer  # Else the case is not set up.
+  _train(str(tmp_path))
+  for i in (0, 1):
+    got, want = (os.path.join(d, 'members', str(i)) for d in (str(tmp_path), workdir))
+    assert read_json(os.path.join(got, 'results.json')) == read_json(os.path.join(want, 'results.json'))
+    assert os.listdir(os.path.join(got, 'checkpoints-best')) == [str(read_json(os.path.join(want,
+                                                                                           'results.json'))['epoch'])]

@@ -144,6 +144,15 @@ class Checkpoints:
       if step > epoch:
         self.manager.delete(step)
 
+  def drop_superseded(self, epoch):
+    """Deletes the checkpoints older than the newest one at or before `epoch` (early stopping's best epochs: the
+    one a resume from `epoch` would need stays, and every newer one)."""
+    self.finish()
+    kept = max((step for step in self.manager.all_steps() if step <= epoch), default=None)
+    for step in self.manager.all_steps():
+      if kept is not None and step < kept:
+        self.manager.delete(step)
+
   def close(self):
     """Waits for a save under way (`finish` first, to hear of its failure) and lets the folder go."""
     try:

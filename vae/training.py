@@ -54,6 +54,9 @@ def _train(run, places, workdir, sweep):
     if start == 0:
       for _, place in workdirs.live(places):
         workdirs.refuse_to_start_over(place)
+    for place in places:  # Best epochs saved after the resumed checkpoint (a kill in between) are redone.
+      if place.best:
+        place.best.delete_after(start)
     if lead:
       for _, place in workdirs.live(places):
         records.truncate_metrics(place.paths['metrics'], start)
@@ -119,6 +122,8 @@ def _train(run, places, workdir, sweep):
     bar.close()
     for _, place in workdirs.live(places):  # The last saves, written while the loop went on, are on disk.
       _saving(place, place.ckpts.finish)
+      if place.best:
+        place.best.drop_superseded(place.ckpts.latest_epoch() or 0)
     states = run.member_states(state)
     if epoch_records is None:  # Nothing left to train: report the last checkpoint, keeping finished evaluations.
       logging.info('workdir already holds epoch %d of %d; evaluating it', start, num_epochs)
@@ -206,6 +211,9 @@ def _save(run, places, state, epoch):
   """Each live member's checkpoint of `epoch` (every process takes part in Orbax's save)."""
   states = run.member_states(state)
   for i, place in workdirs.live(places):
+    _saving(place, place.ckpts.finish)  # The save before (which `save` waits for anyway) is on disk.
+    if place.best:  # The best epoch as of the last complete checkpoint stays, for a resume from it.
+      place.best.drop_superseded(place.ckpts.latest_epoch() or 0)
     _saving(place, place.ckpts.save, epoch, states[i])
 
 

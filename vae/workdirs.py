@@ -65,8 +65,8 @@ def open_all(run, workdir, sweep):
   try:
     for place in places:
       place.ckpts = checkpoints.Checkpoints(place.workdir, place.config.train.keep_checkpoints)
-      if place.config.train.early_stopping_patience:
-        place.best = checkpoints.Checkpoints(place.workdir, 1, name='checkpoints-best')
+      if place.config.train.early_stopping_patience:  # Each best epoch kept until superseded (training._save).
+        place.best = checkpoints.Checkpoints(place.workdir, None, name='checkpoints-best')
       if os.path.exists(place.paths['config']):  # Records of this workdir's experiment: the same one goes on.
         saved = records.read_json(place.paths['config'])
         validation.check_same_model(saved, place.config, place.paths['config'])
