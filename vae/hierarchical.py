@@ -15,8 +15,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from vae import conv, losses, models
-from vae.models import HE, IMAGE_SIZE, GatedDense, GatedDecoder, GatedEncoder
+from vae import conv, gated, losses, models
+from vae.gated import HE, GatedDense, GatedDecoder, GatedEncoder
+from vae.models import IMAGE_SIZE
 
 
 class TwoLevelVAE(models.VAE):
@@ -110,7 +111,7 @@ class ConvEncoder(nnx.Module):
 
   def __call__(self, x):
     h = self.features(x)
-    return self.mean(h), jnp.clip(self.logvar(h), *models.LOGVAR_BOUNDS)
+    return self.mean(h), jnp.clip(self.logvar(h), *gated.LOGVAR_BOUNDS)
 
 
 class ConvPixels(nnx.Module):
@@ -126,7 +127,7 @@ class ConvPixels(nnx.Module):
     h = self.pre(h).reshape(h.shape[:-1] + (28, 28, 1))
     for layer in self.convs:
       h = layer(h)
-    return models.clip_logits(self.out(h).reshape(h.shape[:-3] + (IMAGE_SIZE,)))
+    return gated.clip_logits(self.out(h).reshape(h.shape[:-3] + (IMAGE_SIZE,)))
 
 
 # (kernel, stride, channels) of the convHVAE's two x-networks: q(z2|x)'s, and x's features for q(z1|x, z2).

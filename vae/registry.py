@@ -8,7 +8,7 @@ import os
 
 # The built-in models: `model.name` -> where its factory (model_config, *, rngs) -> module lives, named as one's own
 # models are and imported when first named.
-FACTORIES = {'dense': 'vae.models:dense_vae', 'conv': 'vae.models:conv_vae', 'gated': 'vae.models:gated_vae',
+FACTORIES = {'dense': 'vae.models:dense_vae', 'conv': 'vae.models:conv_vae', 'gated': 'vae.gated:gated_vae',
              'hvae': 'vae.hierarchical:gated_hvae', 'conv_hvae': 'vae.hierarchical:conv_hvae',
              'two_layer': 'vae.hierarchical:two_layer'}
 TWO_LEVELS = ('hvae', 'conv_hvae', 'two_layer')  # The built-in models of two levels: z1 of model.z1_dim too.
