@@ -1,4 +1,4 @@
-"""Gathers the Fashion-MNIST baseline sweeps into results.json and prints the README's table.
+"""Gathers the Fashion-MNIST baseline sweeps into results.json and prints the table of docs/results.md.
 
   python experiments/fashion_baseline/collect.py ROW=WORKDIR [ROW=WORKDIR ...]
 

@@ -1,5 +1,5 @@
 """The write-ups' own models, defined outside vae/ and named in a config: `model.name = 'experiments/seed_writeups/
-models.py:TanhHeadVAE'` (the README's "Your own model"). Each is a factory (model_config, *, rngs) -> module.
+models.py:TanhHeadVAE'` (docs/models.md). Each is a factory (model_config, *, rngs) -> module.
 """
 import math
 
