@@ -75,9 +75,13 @@ def _evaluating(workdir):
   return os.path.isdir(folder) and bool(os.listdir(folder))
 
 
+def _checkpointed(workdir, epoch):
+  return os.path.isdir(os.path.join(workdir, 'checkpoints', str(epoch)))  # Orbax renames it there once complete.
+
+
 KILL_POINTS = {
-    # During epoch 2: the first record is written, then 0.15 s into the next epoch's compute.
-    'mid_epoch': (lambda w: _lines(os.path.join(w, 'metrics.jsonl')) >= 1, 0.15),
+    # During epoch 2: once epoch 1's checkpoint is complete (its asynchronous save overlaps epoch 2's compute).
+    'mid_epoch': (lambda w: _checkpointed(w, 1), 0.0),
     # While Orbax writes a checkpoint's temporary folder (or, if that is too quick to see, right after epoch 2).
     'mid_checkpoint': (lambda w: _saving(w) or _lines(os.path.join(w, 'metrics.jsonl')) >= 2, 0.0),
     # While the final evaluation writes its figures.
@@ -110,7 +114,10 @@ def test_sigkill_then_rerun_is_bit_identical(points, long_run, tmp_path):
   workdir = str(tmp_path)
   for point in points:
     _kill_at(point, workdir, tmp_path.parent / f'{point}.log')
-  run_cli(*KILL_ARGS, f'--workdir={workdir}')  # The same command again.
+  lines = _lines(os.path.join(workdir, 'metrics.jsonl'))
+  rerun = run_cli(*KILL_ARGS, f'--workdir={workdir}')  # The same command again.
+  if points == ('mid_epoch',):  # Killed inside epoch 2, so the rerun resumes from epoch 1's checkpoint.
+    assert lines == 1 and 'resuming from the checkpoints of epoch 1 ' in rerun.stderr, (lines, rerun.stderr[-2000:])
   assert read_json(os.path.join(workdir, 'results.json')) == read_json(os.path.join(long_run, 'results.json'))
   same_epochs(os.path.join(workdir, 'metrics.jsonl'), os.path.join(long_run, 'metrics.jsonl'))
   for a, b in zip(final_params(workdir), final_params(long_run), strict=True):
