@@ -93,3 +93,25 @@ def test_killed_process_ends_the_job_and_the_rerun_resumes(long_run, tmp_path):
   _finish(_start(workdir, 1))
   _assert_same_results(workdir, long_run)
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['1', '2', '3']
+
+
+def test_hung_process_ends_the_job_in_one_line(tmp_path):
+  """A process that stops (SIGSTOP: no heartbeat, its sockets open, so no collective fails) is found by the
+  coordination service within the heartbeat timeout; the other ends with one line wherever it waits (a collective,
+  Orbax's barrier), not with JAX's abort from C++."""
+  procs = _start(str(tmp_path), 1)
+  deadline = time.time() + 300
+  while not os.path.isdir(os.path.join(tmp_path, 'checkpoints', '1')) and time.time() < deadline:
+    time.sleep(0.02)
+  procs[1].send_signal(signal.SIGSTOP)
+  stopped = time.time()
+  try:
+    _, err = procs[0].communicate(timeout=120)
+  finally:
+    procs[1].kill()
+    procs[1].communicate()
+  assert time.time() - stopped < HEARTBEAT + 30
+  assert procs[0].returncode == 2 and 'Traceback' not in err, err[-3000:]
+  errors = [line for line in err.splitlines() if line.startswith('error:')]
+  assert errors == [f'error: process 1 of the job is lost (no heartbeat for --heartbeat_timeout={HEARTBEAT} s); '
+                    'rerunning the same command on every process resumes from epoch 1'], err[-3000:]

@@ -10,6 +10,8 @@ import logging as std_logging
 import os
 import re
 import sys
+import threading
+import time
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -61,8 +63,7 @@ def main(argv):
   if FLAGS.num_cpu_devices:  # On the CPU backend, whatever accelerator the machine has.
     jax.config.update('jax_platforms', 'cpu')
     jax.config.update('jax_num_cpu_devices', FLAGS.num_cpu_devices)
-  if FLAGS.distributed or FLAGS.coordinator_address:
-    _start_distributed(jax)
+  ended = _start_distributed(jax) if FLAGS.distributed or FLAGS.coordinator_address else lambda: None
   from vae import sweeps, training  # pylint: disable=g-import-not-at-top
   from vae.errors import VaeError  # pylint: disable=g-import-not-at-top
   from vae import progress  # pylint: disable=g-import-not-at-top
@@ -81,6 +82,7 @@ def main(argv):
   except jax.errors.JaxRuntimeError as e:
     _end_if_process_lost(e)
     raise
+  ended()
   diverged = [i for i, r in enumerate(results) if 'diverged' in r]
   if diverged:  # The others finished: exit non-zero all the same, so that a script notices.
     first = results[diverged[0]]['diverged']
@@ -89,21 +91,48 @@ def main(argv):
 
 
 def _start_distributed(jax):
-  """jax.distributed.initialize from the flags (or the detected cluster); CPU collectives over gloo."""
+  """jax.distributed.initialize from the flags (or the detected cluster); CPU collectives over gloo; a watch on the
+  job's other processes."""
   jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # Only the CPU backend reads it.
+  # The coordination service, left to itself, ends every process once one stops heartbeating, from a thread in C++
+  # (pages of diagnostics, exit 134), even one waiting in a barrier that would report it (Orbax's, at a checkpoint).
+  # Recoverable, it only marks the process dead; `_watch` reports it in one line.
+  jax.config.update('jax_enable_recoverability', True)
   given = {'coordinator_address': FLAGS.coordinator_address, 'num_processes': FLAGS.num_processes,
            'process_id': FLAGS.process_id}
   if not FLAGS.distributed and None in given.values():
     _fail('--coordinator_address, --num_processes and --process_id go together (or --distributed alone)')
   try:
     # The shutdown barrier waits for process 0's evaluation (the others have nothing left to do): a long timeout;
-    # a process that dies is still found within the heartbeat timeout. A process in a collective then learns of it
-    # from gloo first (main reports it in one line); one that learns of it from the coordination service is ended
-    # by JAX's client in C++ (jaxlib 0.10's missed_heartbeat_callback cannot call Python: std::bad_cast).
+    # a process that dies is still found within the heartbeat timeout.
     jax.distributed.initialize(**({} if FLAGS.distributed else given), heartbeat_timeout_seconds=FLAGS.heartbeat_timeout,
                                shutdown_timeout_seconds=7 * 24 * 3600)
   except (RuntimeError, ValueError) as e:
     _fail(f'jax.distributed.initialize: {str(e).strip().splitlines()[0]}')
+  from jax._src import distributed  # pylint: disable=g-import-not-at-top  # The client: Orbax uses it the same way.
+  return _watch(distributed.global_state.client, jax.process_index(), jax.process_count())
+
+
+def _watch(client, me, count, period=0.5):
+  """Ends this process with one line (`_end_job`) when the coordination service takes another process of the job
+  for dead, wherever this one is: in a barrier, on the host, or waiting at exit for process 0's evaluation. Returns
+  the function by which this process says, in the service's key-value store, that it ended normally."""
+
+  def watch():
+    while True:
+      time.sleep(period)
+      try:
+        live = client.get_live_nodes(list(range(count)))
+        ended = {key.rsplit('/', 1)[-1] for key, _ in client.key_value_dir_get('vae/ended/')}
+      except Exception:  # pylint: disable=broad-except  # Process 0, the service, is gone: JAX ends this one.
+        return
+      lost = [i for i in range(count) if i not in live and str(i) not in ended]
+      if lost:
+        _end_job(f'process {lost[0]} of the job is lost', f'no heartbeat for --heartbeat_timeout='
+                 f'{FLAGS.heartbeat_timeout} s')
+
+  threading.Thread(target=watch, name='vae-job-watch', daemon=True).start()
+  return lambda: client.key_value_set(f'vae/ended/{me}', '')
 
 
 def _compilation_cache(jax):
@@ -190,7 +219,6 @@ def _end_if_process_lost(error):
   """Ends this process with one line and exit 2 if `error` (or the error it was raised from) is a gloo collective
   that failed in a job of several processes: another process of the job is lost."""
   import jax  # pylint: disable=g-import-not-at-top
-  from vae import sweeps, workdirs  # pylint: disable=g-import-not-at-top
   text, cause = '', error
   while cause is not None:  # `raise VaeError(...) from None` keeps the original in __context__.
     text, cause = f'{text} {cause}', cause.__cause__ or cause.__context__
@@ -202,6 +230,17 @@ def _end_if_process_lost(error):
   # Gloo names the peer's address, not its index: the index is known when the job has one other process only.
   who = f'process {1 - me} of the job is lost' if jax.process_count() == 2 else (
       f'process {me} lost another process of the job')
+  _end_job(who, reason)
+
+
+_ENDING = threading.Lock()
+
+
+def _end_job(who, reason):
+  """Ends this process with one line naming the lost process and what a rerun does, and exit 2 (once, whichever
+  thread learns of the loss first: the other waits on the lock until the exit)."""
+  _ENDING.acquire()  # Never released.
+  from vae import sweeps, workdirs  # pylint: disable=g-import-not-at-top
   if FLAGS.mode == 'train':
     num_members = len(sweeps.member_configs(FLAGS.config, FLAGS.sweep)) if FLAGS.sweep else None
     then = f'resumes from epoch {workdirs.resume_epoch(FLAGS.workdir, num_members)}'
@@ -211,8 +250,7 @@ def _end_if_process_lost(error):
   logging.flush()
   sys.stdout.flush()
   sys.stderr.flush()
-  # Not sys.exit: at exit JAX's shutdown barrier would wait for the lost process, then abort this one (exit 134,
-  # after pages of the coordination service's diagnostics).
+  # Not sys.exit: at exit JAX's shutdown barrier would wait for the lost process.
   os._exit(2)  # pylint: disable=protected-access
 
 
