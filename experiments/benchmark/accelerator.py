@@ -25,9 +25,9 @@ import sys
 import tempfile
 import time
 
-import benchmark  # Beside this file.
+import workers  # Beside this file.
 
-ROOT = benchmark.ROOT
+ROOT = workers.ROOT
 STEP_IMAGES = {'fashion_dense': None, 'mnist18_conv': 3200}  # Images per timed epoch (None: the train set).
 
 
@@ -38,7 +38,7 @@ def worker_grid(args):
   out = {'backend': jax.default_backend(), 'device': jax.devices()[0].device_kind, 'rows': []}
   for precision, unroll, impl, batch in itertools.product(args.precision.split(','), args.unroll.split(','),
                                                           args.conv_impl.split(','), args.batch_size.split(',')):
-    config = benchmark.load_config(args.config)
+    config = workers.load_config(args.config)
     with config.unlocked():
       config.train.matmul_precision, config.train.scan_unroll = precision, int(unroll)
       config.model.conv_impl = impl
@@ -61,7 +61,7 @@ def worker_grid(args):
         state['s'], metrics, _ = compiled(state['s'], run.train_images, jnp.int32(1), run.keys, run.hparams)
         jax.block_until_ready(metrics)
 
-      seconds = benchmark._time_epochs(epoch, 1 if args.quick else args.epochs)  # pylint: disable=protected-access
+      seconds = workers.time_epochs(epoch, 1 if args.quick else args.epochs)
       images = run.steps_per_epoch * config.train.batch_size * len(configs)
       row.update(images_per_sec=images / seconds, seconds_per_epoch=seconds,
                  microseconds_per_step=1e6 * seconds / run.steps_per_epoch)
@@ -137,7 +137,7 @@ BATCH, LATENT, WIDTHS = 100, 128, ((784, 512), (512, 256), (256, 256), (128, 256
 def _dense(dev):
   """fashion_dense in PyTorch (torch_vae.py, beside this file: the model and loss benchmark.py compares against)."""
   import torch_vae  # pylint: disable=g-import-not-at-top
-  return torch_vae.make(benchmark.load_config('fashion_dense')).to(dev), torch_vae.loss
+  return torch_vae.make(workers.load_config('fashion_dense')).to(dev), torch_vae.loss
 
 
 def _median_epoch(torch, epoch, epochs):
@@ -236,7 +236,7 @@ def worker_versions(args):
   import importlib.metadata  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   out = {'backend': jax.default_backend(), 'device': jax.devices()[0].device_kind, 'device_count': jax.device_count(),
-         'cpu': benchmark._cpu(), 'cores': os.cpu_count()}  # pylint: disable=protected-access
+         'cpu': workers.cpu(), 'cores': os.cpu_count()}
   for package in ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'numpy', 'torch'):
     try:
       out[package] = importlib.metadata.version(package)

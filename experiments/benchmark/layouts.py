@@ -15,7 +15,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import benchmark  # pylint: disable=g-import-not-at-top  # Beside this file: its workers and machine record.
+import benchmark  # pylint: disable=g-import-not-at-top  # Beside this file: its workers.
+import workers  # pylint: disable=g-import-not-at-top
 
 MEMBERS = (4, 16, 64)
 DEVICES = (1, 2, 4)
@@ -39,7 +40,7 @@ def main():
                      'peak_rss_mb': r['peak_rss_mb']})
         print(f'{members:3d} members  {devices} device(s)  {rows[-1]["layout"]:10s}  {r["mesh"]:18s} '
               f'{r["images_per_sec"]:9.0f} img/s in aggregate', flush=True)
-  out = {'machine': {**benchmark._cpu(), 'cores': os.cpu_count()},  # pylint: disable=protected-access
+  out = {'machine': {**workers.cpu(), 'cores': os.cpu_count()},
          'command': ' '.join([os.path.relpath(sys.executable, benchmark.ROOT)] + sys.argv), 'quick': args.quick,
          'rows': rows, 'seconds': time.time() - started}
   with open(args.out, 'w') as f:
