@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(os.path.dirname(HERE)), os.path.join(os.path.dirname(HERE), 'benchmark')]
-import benchmark  # pylint: disable=g-import-not-at-top,wrong-import-position
+import workers  # pylint: disable=g-import-not-at-top,wrong-import-position
 import torch_vae  # pylint: disable=g-import-not-at-top,wrong-import-position
 from vae import data  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -54,7 +54,7 @@ def loss(model, x, variant):
 def main(variant):
   if variant not in VARIANTS:
     sys.exit(f'torch_fashion_dense.py: unknown variant {variant!r} (allowed: {", ".join(VARIANTS)})')
-  config = benchmark.load_config('fashion_dense')
+  config = workers.load_config('fashion_dense')
   images = torch.from_numpy(data.load('fashion_mnist').train_images.copy())
   torch.manual_seed(0)
   model = torch_vae.make(config)
