@@ -30,8 +30,10 @@ He-init loop (in the version whose models/Model.py creates them first, that loop
 
 The HVAE and convHVAE (their models/HVAE_2level.py, convHVAE_2level.py): z1 and z2 of 40 dimensions, every
 network's hidden layers 300 wide, the KL of both levels by one sample, the same training; convolutions 'SAME'
-padded (theirs pad k // 2 on each side, which for the stride-2 layers shifts the sampling grid by one pixel) and
-lecun-normal (theirs PyTorch's default: their He loop sets linear layers only).
+padded (theirs pad k // 2 on each side, which for the stride-2 layers shifts the sampling grid by one pixel), their
+kernels drawn as theirs, PyTorch's default U(+-1/sqrt(fan_in)) (their He loop sets linear layers only); the
+7 x 7 x 6 features flattened channel-last (theirs channel-first: a permutation of the next dense layer's
+independently drawn inputs).
 
 The exemplar prior, from their code (models/BaseModel.py, the run configs kept in its pretrained_model/): p(z) =
 (1/K) sum_k N(z; mu(x_k), sigma^2 I), mu the encoder's mean of the gray training image x_k, log sigma^2 one learnt

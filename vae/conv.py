@@ -58,11 +58,12 @@ def _same_padding(size, kernel, stride):
 
 
 class Conv(nnx.Module):
-  """nnx.Conv's parameters and outputs ('SAME' padding, lecun-normal kernel, zero bias), computed by patch_conv
-  (impl 'patch') or XLA's convolution ('xla')."""
+  """nnx.Conv's parameters and outputs ('SAME' padding, lecun-normal kernel unless `kernel_init`, zero bias),
+  computed by patch_conv (impl 'patch') or XLA's convolution ('xla')."""
 
-  def __init__(self, in_features, out_features, kernel_size=(3, 3), strides=(1, 1), *, impl='patch', rngs):
-    self.kernel = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), (*kernel_size, in_features, out_features)))
+  def __init__(self, in_features, out_features, kernel_size=(3, 3), strides=(1, 1), *, impl='patch',
+               kernel_init=nnx.initializers.lecun_normal(), rngs):
+    self.kernel = nnx.Param(kernel_init(rngs.params(), (*kernel_size, in_features, out_features)))
     self.bias = nnx.Param(jnp.zeros((out_features,)))
     self.strides = strides
     self.impl = impl

@@ -74,13 +74,18 @@ def _call(model, x, key):
   return logits, levels[0].mean, levels[0].logvar
 
 
+# The convHVAE's convolution kernels start as their code's: PyTorch's Conv2d default, U(+-1/sqrt(fan_in)) (their He
+# initialisation sets linear layers only).
+TORCH_CONV_INIT = nnx.initializers.variance_scaling(1 / 3, 'fan_in', 'uniform')
+
+
 class GatedConv(nnx.Module):
   """h(x) * sigmoid(g(x)) of two convolutions ('SAME' padding), the convHVAE's GatedConv2d."""
 
   def __init__(self, a, b, kernel, stride=1, *, impl, rngs):
     size, strides = (kernel, kernel), (stride, stride)
-    self.h = conv.Conv(a, b, size, strides, impl=impl, rngs=rngs)
-    self.g = conv.Conv(a, b, size, strides, impl=impl, rngs=rngs)
+    self.h = conv.Conv(a, b, size, strides, impl=impl, kernel_init=TORCH_CONV_INIT, rngs=rngs)
+    self.g = conv.Conv(a, b, size, strides, impl=impl, kernel_init=TORCH_CONV_INIT, rngs=rngs)
 
   def __call__(self, x):
     return self.h(x) * jax.nn.sigmoid(self.g(x))
@@ -121,7 +126,7 @@ class ConvPixels(nnx.Module):
   def __init__(self, *, impl, rngs):
     self.pre = GatedDense(600, IMAGE_SIZE, rngs=rngs)
     self.convs = nnx.List([GatedConv(a, 64, 3, impl=impl, rngs=rngs) for a in (1, 64, 64, 64)])
-    self.out = conv.Conv(64, 1, (1, 1), impl=impl, rngs=rngs)
+    self.out = conv.Conv(64, 1, (1, 1), impl=impl, kernel_init=TORCH_CONV_INIT, rngs=rngs)
 
   def __call__(self, h):
     h = self.pre(h).reshape(h.shape[:-1] + (28, 28, 1))
