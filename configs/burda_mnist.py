@@ -16,6 +16,13 @@ Fashion-MNIST (experiments/fashion_baseline/). Rerunning a command resumes it: t
 
 `two_layer`: two stochastic layers (vae/hierarchical.py), as their section 5 describes them: x -> 200-200 -> z1 of
 100, z1 -> 100-100 -> z2 of 50, tanh, the generative networks mirrored; the same training and evaluation.
+
+Differences from their code (yburda/iwae, which their README says produced the numbers), stated: the paper's Adam
+(beta1 0.9, second moment from zero; the code's beta1 0.99, from ones), the loss a mean over the batch (theirs a
+sum, so their eps 1e-4 is 5e-6 on ours); std = exp(linear / 2) (theirs exp(linear)); lecun-normal weights and zero
+biases (theirs Glorot-uniform, the decoder's output bias at the logit of the training mean); all 60,000 training
+images, as the paper says (the code holds out 400); the one-layer VAE's KL in closed form (theirs sampled); batches
+reshuffled each pass; the schedule's rates unrounded.
 """
 import ml_collections
 from ml_collections import config_dict
