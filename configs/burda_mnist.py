@@ -24,8 +24,12 @@ biases (theirs Glorot-uniform, the decoder's output bias at the logit of the tra
 images, as the paper says (the code holds out 400); the one-layer VAE's KL in closed form (theirs sampled); batches
 reshuffled each pass; the schedule's rates unrounded.
 """
-import ml_collections
-from ml_collections import config_dict
+import importlib.util
+import os
+
+_spec = importlib.util.spec_from_file_location('default', os.path.join(os.path.dirname(__file__), 'default.py'))
+default = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(default)
 
 VARIANTS = {'vae': 1, 'iwae5': 5, 'iwae50': 50, 'quick': 1, 'fashion': 1, 'two_layer': 1,
             'two_layer_iwae50': 50}  # variant: k
@@ -34,65 +38,27 @@ VARIANTS = {'vae': 1, 'iwae5': 5, 'iwae50': 50, 'quick': 1, 'fashion': 1, 'two_l
 def get_config(variant='vae'):
   if variant not in VARIANTS:
     raise ValueError(f'configs/burda_mnist.py:{variant}: unknown variant (allowed: {", ".join(VARIANTS)})')
-  quick = variant == 'quick'
-  config = ml_collections.ConfigDict()
-  config.seed = 0
-
-  config.data = ml_collections.ConfigDict()
+  config = default.get_config()
   config.data.name = 'fashion_mnist' if variant == 'fashion' else 'mnist'
-  config.data.source = 'idx'  # idx (the canonical files) | csv (Kaggle's, in data.dir) | tfds (tfds.data_source)
-  config.data.dir = config_dict.placeholder(str)
-  config.data.classes = config_dict.placeholder(tuple)
   config.data.preprocessing = 'binarize_dynamic'
-  config.data.max_train_images = config_dict.placeholder(int) if not quick else 2000
-  config.data.max_test_images = config_dict.placeholder(int) if not quick else 500
-  config.data.validation_size = 0  # Held out of training, scored each epoch.
-  config.data.validation_images = 'last'  # first | last (in file order).
-
-  config.model = ml_collections.ConfigDict()
-  config.model.name = 'dense'
-  config.model.encoder_widths = (200, 200)
-  config.model.decoder_widths = (200, 200)
+  config.model.encoder_widths = config.model.decoder_widths = (200, 200)
   config.model.activation = 'tanh'
   config.model.latent_dim = 50
-  config.model.likelihood = 'bernoulli'
-  config.model.sigma = 1.0
-  config.model.conv_impl = 'auto'  # auto | xla | patch, conv models only; auto: the faster here (vae/conv.py).
-  config.model.prior = 'standard'  # standard: N(0, I) | vamp: the VampPrior, a mixture of the posteriors of
-  config.model.num_pseudo_inputs = 500  # ... this many learnt pseudo-inputs (vamp only; needs kl_estimator sample).
-  config.model.num_exemplars = 25000  # ... | exemplar: the posteriors of this many training images a step (sample KL).
-  if variant.startswith('two_layer'):
-    config.model.name = 'two_layer'  # Two stochastic levels: z2 of latent_dim on top of z1 of z1_dim.
-    config.model.z1_dim = 100
-    config.model.z1_widths = (100, 100)  # Between z1 and z2, both ways.
-
-  config.train = ml_collections.ConfigDict()
-  config.train.num_epochs = 3280 if not quick else 4  # Passes over the training set.
+  config.train.num_epochs = 3280  # The schedule's passes over the training set.
   config.train.batch_size = 20
-  config.train.optimizer = 'adam'
   config.train.optimizer_eps = 1e-4
-  config.train.learning_rate = 1e-3
-  config.train.lr_schedule = 'burda'  # 3^i passes at learning_rate * 10^(-i/7), i = 0, 1, ...
+  config.train.lr_schedule = 'burda'
   config.train.objective = 'elbo' if VARIANTS[variant] == 1 else 'iwae'
-  config.train.num_samples = VARIANTS[variant]  # k: samples per image of the training objective.
-  config.train.beta = 1.0
-  config.train.beta_schedule = 'constant'  # constant | linear: beta x min(1, epoch / warmup_epochs).
-  config.train.warmup_epochs = 0
-  config.train.grad_norm = 'none'  # none | per_tensor: each gradient tensor / (its L2 norm + 1e-7) first.
-  config.train.kl_estimator = 'analytic'  # analytic | sample: log q(z|x) - log p(z) at the decoded z.
+  config.train.num_samples = VARIANTS[variant]
+  config.train.checkpoint_every_epochs = 10
+  config.eval.iw_samples = 5000
   if variant.startswith('two_layer'):
+    config.model.name = 'two_layer'
+    config.model.z1_dim = 100
+    config.model.z1_widths = (100, 100)
     config.train.kl_estimator = 'sample'  # z1 is drawn before z2 (bottom-up): its KL has no closed form given z2.
-  config.train.matmul_precision = 'float32'  # float32 | tensorfloat32 | bfloat16 | default: the step's
-  # matmuls; full float32 reproduces the CPU's numbers on a GPU (docs/config.md). Scores are float32 always.
-  config.train.scan_unroll = 1  # Steps per iteration of the epoch's lax.scan (speed only; docs/performance.md).
-  config.train.early_stopping_patience = 0  # 0: off; else stop after more epochs than this without a better
-  # validation -ELBO (needs data.validation_size) and report the best validation epoch.
-  config.train.checkpoint_every_epochs = 1 if quick else 10
-  config.train.keep_checkpoints = 3
-
-  config.eval = ml_collections.ConfigDict()
-  config.eval.batch_size = 1000 if not quick else 100
-  config.eval.iw_samples = 5000 if not quick else 50
-  config.eval.manifold_size = 20 if not quick else 5
-  config.eval.manifold_extent = 0.0  # 0: the grid at prior quantiles 0.05..0.95; else linear, +-extent.
+  if variant == 'quick':  # A few passes over a subset: a smoke test.
+    config.data.max_train_images, config.data.max_test_images = 2000, 500
+    config.train.num_epochs, config.train.checkpoint_every_epochs = 4, 1
+    config.eval.batch_size, config.eval.iw_samples, config.eval.manifold_size = 100, 50, 5
   return config.lock()

@@ -18,16 +18,17 @@ batches) where PyTorch's loader trains on a last, smaller batch.
 import importlib.util
 import os
 
+_spec = importlib.util.spec_from_file_location('default', os.path.join(os.path.dirname(__file__), 'default.py'))
+default = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(default)
+
+VARIANTS = ('default', 'writeup')
+
 
 def get_config(variant='default'):
-  if variant not in ('default', 'writeup'):
-    raise ValueError(f'configs/fashion_mse.py:{variant}: unknown variant (allowed: default, writeup)')
-  # fashion_dense's config, whose keys every config shares, with this experiment's changes.
-  spec = importlib.util.spec_from_file_location('fashion_dense', os.path.join(os.path.dirname(__file__),
-                                                                              'fashion_dense.py'))
-  base = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(base)
-  config = base.get_config()
+  if variant not in VARIANTS:
+    raise ValueError(f'configs/fashion_mse.py:{variant}: unknown variant (allowed: {", ".join(VARIANTS)})')
+  config = default.get_config()
   config.model.encoder_widths = config.model.decoder_widths = (400,)
   config.model.latent_dim = 20
   config.model.likelihood = 'gaussian'  # Its mean the sigmoid of the decoder's output.
@@ -37,4 +38,4 @@ def get_config(variant='default'):
   if variant == 'writeup':
     config.model.name = 'experiments/seed_writeups/models.py:TorchDenseVAE'
     config.data.preprocessing = 'signed'  # Inputs and targets in [-1, 1]; its decoder still ends in a sigmoid.
-  return config
+  return config.lock()

@@ -52,6 +52,10 @@ epoch by a few epochs.
 import importlib.util
 import os
 
+_spec = importlib.util.spec_from_file_location('default', os.path.join(os.path.dirname(__file__), 'default.py'))
+default = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(default)
+
 DATASETS = {'fashion': 'fashion_mnist', 'mnist': 'mnist'}
 MODELS = {'': 'gated', 'hvae': 'hvae', 'conv_hvae': 'conv_hvae'}
 # variant -> (data.name, model.name, model.prior): fashion, mnist_vamp, fashion_hvae, conv_mnist_hvae_vamp, ...
@@ -64,36 +68,21 @@ VARIANTS.update({f'{data}_exemplar': (name, 'gated', 'exemplar') for data, name 
 def get_config(variant='fashion'):
   if variant not in VARIANTS:
     raise ValueError(f'configs/vampprior.py:{variant}: unknown variant (allowed: {", ".join(VARIANTS)})')
-  spec = importlib.util.spec_from_file_location('burda_mnist', os.path.join(os.path.dirname(__file__),
-                                                                            'burda_mnist.py'))
-  base = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(base)
-  config = base.get_config()  # Dynamically binarized, Bernoulli; the keys every config shares.
+  config = default.get_config()
   config.data.name, config.model.name, config.model.prior = VARIANTS[variant]
-  config.model.num_pseudo_inputs = 500
-  config.data.validation_size = 10000
-  config.data.validation_images = 'last'
+  config.data.preprocessing = 'binarize_dynamic'
+  config.data.validation_size = 10000  # The last 10,000 training images.
   config.model.encoder_widths = config.model.decoder_widths = (300, 300)
+  config.model.activation = 'tanh'  # Read by none of these models; the runs' config.json files record it.
   config.model.latent_dim = 40  # z2's under two levels.
   if config.model.name != 'gated':
-    with config.unlocked():
-      config.model.z1_dim = 40
+    config.model.z1_dim = 40
   config.train.num_epochs = 2000  # At most: early stopping ends it.
-  config.train.batch_size = 100
-  config.train.optimizer = 'adam'
-  config.train.optimizer_eps = 1e-8
   config.train.learning_rate = 5e-4
-  config.train.lr_schedule = 'constant'
   config.train.grad_norm = 'per_tensor'
   config.train.kl_estimator = 'sample'
-  config.train.matmul_precision = 'float32'  # float32 | tensorfloat32 | bfloat16 | default: the step's
-  # matmuls; full float32 reproduces the CPU's numbers on a GPU (docs/config.md). Scores are float32 always.
-  config.train.scan_unroll = 1  # Steps per iteration of the epoch's lax.scan (speed only; docs/performance.md).
-  config.train.beta_schedule = 'linear'
-  config.train.warmup_epochs = 100
+  config.train.beta_schedule, config.train.warmup_epochs = 'linear', 100
   config.train.early_stopping_patience = 50
-  config.train.checkpoint_every_epochs = 5
-  config.train.keep_checkpoints = 1
-  config.eval.batch_size = 1000
+  config.train.checkpoint_every_epochs, config.train.keep_checkpoints = 5, 1
   config.eval.iw_samples = 5000
-  return config
+  return config.lock()

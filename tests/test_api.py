@@ -24,7 +24,7 @@ def model(trained):
 
 @pytest.fixture(scope='module')
 def images():
-  return data.load('fashion_mnist').test_images[:37]  # Not a multiple of the batch size.
+  return data.flat(data.load('fashion_mnist').test_images[:37])  # Flat (N, 784); not a multiple of the batch size.
 
 
 def test_shapes_and_dtypes(model, images):
@@ -35,6 +35,8 @@ def test_shapes_and_dtypes(model, images):
   assert decoded.shape == (37, 28, 28) and decoded.min() >= 0 and decoded.max() <= 1
   assert model.reconstruct(images).shape == (37, 784)
   assert model.reconstruct(images.reshape(-1, 28, 28)).shape == (37, 28, 28)
+  assert model.reconstruct(images.reshape(-1, 28, 28, 1)).shape == (37, 28, 28, 1)  # The data's own shape.
+  assert model.image_shape == (28, 28, 1)
   assert model.generate(n=5, seed=1).shape == (5, 28, 28)
   np.testing.assert_allclose(model.generate(z=mean[:3]), decoded[:3], **REORDERED)  # Another batch shape.
   samples = model.sample(6, seed=0)
@@ -132,7 +134,7 @@ def test_bad_inputs_are_refused_in_one_line(model, images):
   assert _one_line_error(model.encode, images.astype(str)) == (
       'images must be integers in 0..255, float in [0, 1] or bool; got dtype <U3')
   assert _one_line_error(model.encode, images.reshape(-1, 49, 16)) == (
-      'images must be shaped (N, 28, 28) or (N, 784), got (37, 49, 16)')
+      "images must be shaped (N, 28, 28, 1) or (N, 784), the model's image_shape; got (37, 49, 16)")
   # A blank uint8 image is 0 whichever way it is read: accepted.
   assert model.encode(np.zeros((2, 784), np.uint8))[0].shape == (2, 128)
   for z, shape in ((np.zeros((4, 129)), '(4, 129)'), (np.zeros((4, 64)), '(4, 64)'), (np.zeros(128), '(128,)')):
@@ -301,7 +303,7 @@ def test_binarized_model_scores_gray_images_as_its_evaluation_did(quick_iwae):
   with open(os.path.join(quick_iwae, 'results.json')) as f:
     results = json.load(f)
   reported, k = results['test/nll_iw'], results['eval/iw_samples']
-  gray = data.load('mnist').test_images[:100]
+  gray = data.flat(data.load('mnist').test_images[:100])
   binary = data.binarize_once(gray, 'test')
   np.testing.assert_array_equal(model.inputs(gray), binary / np.float32(255))
   np.testing.assert_array_equal(model.inputs(gray, preprocess=False), gray / np.float32(255))
@@ -320,7 +322,7 @@ def test_binary_images_pass_a_binarized_model_unchanged():
   rows are binarized as in an array of gray images only."""
   config = launch.configure(os.path.join(ROOT, 'configs/burda_mnist.py:quick'), BINARIZED)
   model = api.Model(config, *models.init(config.model, jax.random.key(0)))
-  gray = data.load('mnist').test_images[:6]
+  gray = data.flat(data.load('mnist').test_images[:6])
   binary = data.binarize_once(gray, 'test')
   for form in (binary, binary / np.float32(255), binary > 0):
     np.testing.assert_array_equal(model.inputs(form), binary / np.float32(255))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import read_json, read_jsonl
-from vae import iwae, models, steps
+from vae import iwae, likelihoods, models, steps
 from test_training import _config
 
 
@@ -30,7 +30,7 @@ def test_iwae_objective_is_the_k_sample_bound(k):
   x = jnp.asarray(jax.random.bernoulli(jax.random.key(1), 0.3, (4, 784)), jnp.float32)
   loss = jax.jit(jax.vmap(lambda key: steps.loss_fn(params, graphdef, x, key, config.model, 1.0, 'iwae', k)[0]))
   estimate = jax.jit(jax.vmap(lambda key: -jnp.mean(iwae.model_log_likelihood(
-      graphdef, params, x, key, k, 'bernoulli', 1.0))))
+      graphdef, params, x, key, k, likelihoods.Bernoulli()))))
   keys_a = jax.random.split(jax.random.key(2), 4000)
   keys_b = jax.random.split(jax.random.key(3), 4000)
   a, b = np.asarray(loss(keys_a)), np.asarray(estimate(keys_b))

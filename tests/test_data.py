@@ -79,17 +79,19 @@ def mnist(mnist_copy):
 
 
 def test_load_from_data_dir(mnist, mnist_dir, mnist_test_labels_raw):
-  assert mnist.train_images.shape == (60000, 784) and mnist.train_images.dtype == np.uint8
-  assert mnist.test_images.shape == (10000, 784) and mnist.test_images.dtype == np.uint8
+  assert mnist.train_images.shape == (60000, 28, 28, 1) and mnist.train_images.dtype == np.uint8
+  assert mnist.test_images.shape == (10000, 28, 28, 1) and mnist.test_images.dtype == np.uint8
+  assert mnist.image_shape == (28, 28, 1) and mnist.has_labels
+  assert mnist.validation_images.shape == (0, 28, 28, 1) and mnist.validation_images.dtype == np.uint8
   assert mnist.train_labels.shape == (60000,) and mnist.train_labels.dtype == np.int32
   assert mnist.test_labels.shape == (10000,) and mnist.test_labels.dtype == np.int32
   assert mnist.class_names == tuple('0123456789')
   np.testing.assert_array_equal(mnist.train_labels[:5], [5, 0, 4, 1, 9])
   np.testing.assert_array_equal(mnist.test_labels, np.frombuffer(mnist_test_labels_raw[8:], dtype=np.uint8))
-  # Row-major flattening: row r of image i is pixels 28 r ... 28 r + 27, as stored after the 16-byte header.
+  # Row-major: row r of image i is its pixels 28 r ... 28 r + 27, as stored after the 16-byte header.
   raw = _raw(_source(mnist_dir, 't10k-images-idx3-ubyte'))
   row = np.frombuffer(raw, dtype=np.uint8, offset=16 + 7 * 784 + 14 * 28, count=28)
-  np.testing.assert_array_equal(mnist.test_images[7, 14 * 28:15 * 28], row)
+  np.testing.assert_array_equal(mnist.test_images[7, 14, :, 0], row)
 
 
 def test_load_missing_data_dir(tmp_path):
@@ -146,8 +148,41 @@ def test_load_crafted_files_with_matching_counts(tmp_path, monkeypatch):
   _craft_mnist(tmp_path, arrays, monkeypatch)
   loaded = data.load('mnist', data_dir=str(tmp_path), classes=(1, 8))
   np.testing.assert_array_equal(loaded.train_labels, [1, 8, 1])
-  np.testing.assert_array_equal(loaded.train_images, (np.arange(4 * 784).reshape(4, 784) % 256)[1:])
+  np.testing.assert_array_equal(loaded.train_images, (np.arange(4 * 784).reshape(4, 28, 28, 1) % 256)[1:])
   np.testing.assert_array_equal(loaded.test_labels, [8])
+
+
+def test_image_size_of_the_mnist_files(mnist_copy):
+  assert data.load('mnist', data_dir=mnist_copy, image_size=28).image_shape == (28, 28, 1)  # As they are.
+  with pytest.raises(VaeError) as e:
+    data.load('mnist', data_dir=mnist_copy, image_size=32)
+  assert str(e.value) == ('data.image_size=32: mnist from data.source=idx is 28x28 only (leave data.image_size '
+                          'unset)')
+  for bad in (0, -3, 2.5, '64', True):
+    with pytest.raises(VaeError, match=f'data.image_size={bad!r}: expected a positive integer'):
+      data.load('mnist', data_dir=mnist_copy, image_size=bad)
+
+
+def test_dataset_of_any_shape():
+  images = np.arange(5 * 4 * 6 * 3, dtype=np.uint8).reshape(5, 4, 6, 3)
+  labelled = data.Dataset(images, np.array([0, 1, 2, 1, 0], np.int32), images[:2], np.array([2, 0], np.int32),
+                          ('a', 'b', 'c'))
+  assert labelled.image_shape == (4, 6, 3) and all(type(d) is int for d in labelled.image_shape)
+  assert labelled.has_labels
+  assert labelled.validation_images.shape == (0, 4, 6, 3) and labelled.validation_images.dtype == np.uint8
+  assert labelled.validation_labels.shape == (0,) and labelled.validation_labels.dtype == np.int32
+  held = data.hold_out(labelled, 2, 'first')
+  np.testing.assert_array_equal(held.validation_images, images[:2])
+  np.testing.assert_array_equal(held.train_images, images[2:])
+  np.testing.assert_array_equal(held.validation_labels, [0, 1])
+  part = data.subset(labelled, (1,))
+  np.testing.assert_array_equal(part.train_images, images[[1, 3]])
+  unlabelled = data.Dataset(images, np.full(5, -1, np.int32), images[:2], np.full(2, -1, np.int32), ())
+  assert not unlabelled.has_labels
+  assert data.hold_out(unlabelled, 3).validation_images.shape == (3, 4, 6, 3)
+  with pytest.raises(VaeError) as e:
+    data.subset(unlabelled, (0,), 'photos')
+  assert str(e.value) == 'data.classes=(0,): photos has no labels to select classes by (leave data.classes unset)'
 
 
 def test_find_dir_uses_vae_data_dir(tmp_path, monkeypatch, mnist_dir):
@@ -270,6 +305,11 @@ def test_binarize_once():
     np.testing.assert_array_equal(draws[which], np.asarray(reference, np.uint8) * 255)
   with pytest.raises(ValueError):
     data.binarize_once(images, 'tset')
+  color = np.repeat(ALL_PIXELS, 12, axis=0).reshape(-1, 8, 8, 3)  # (N, H, W, C) in, the same shape out.
+  out = data.binarize_once(color, 'test')
+  assert out.shape == color.shape and out.dtype == np.uint8 and set(np.unique(out)) == {0, 255}
+  np.testing.assert_array_equal(out[color == 0], 0)
+  np.testing.assert_array_equal(out[color == 255], 255)
 
 
 def test_preprocess_unknown_mode():

@@ -49,7 +49,7 @@ def test_report_shows_metrics_and_figures(trained):
 def test_iw_bound_rises_with_samples(trained):
   """K = 1 has the ELBO's expectation; the bound rises (weakly) with K on a trained model."""
   model = vae.load(trained)
-  x = data.load('fashion_mnist').test_images[:100]
+  x = data.flat(data.load('fashion_mnist').test_images[:100])
   single = np.mean([model.log_likelihood(x, 1, seed=s).mean() for s in range(10)])
   # The ELBO of the same images by an independent route: numpy draws, decoded pixels, the analytic KL.
   mean, logvar = (a.astype(np.float64) for a in model.encode(x))
@@ -67,12 +67,12 @@ def test_offsets_figure_decodes_the_shifted_code(trained, tmp_path):
   """figures/offsets.png is the first test image's posterior mean + each offset, decoded: redrawn here."""
   from vae import evaluation  # pylint: disable=g-import-not-at-top
   model = vae.load(trained)
-  x = data.load('fashion_mnist').test_images[:1]
+  x = data.flat(data.load('fashion_mnist').test_images[:1])
   mean = model.transform(x)[0]
   np.testing.assert_allclose(evaluation.OFFSETS, np.arange(-0.5, 2.751, 0.25))
   decoded = np.stack([model.decode((mean + v)[None])[0] for v in evaluation.OFFSETS])
   path = str(tmp_path / 'offsets.png')
-  figures.offsets(decoded, evaluation.OFFSETS, path)
+  figures.offsets(decoded[..., None], evaluation.OFFSETS, path)  # (S, 28, 28, 1): H, W, C.
   # The PNGs hold 8-bit pixels: decodes that differ by float32 rounding (each code decoded alone here, 14 at once
   # there) may land on either side of a level, so a pixel may differ by one level (1/255), never more.
   drawn, saved = (matplotlib.image.imread(p) for p in (path, os.path.join(trained, 'figures', 'offsets.png')))

@@ -124,7 +124,7 @@ def test_exemplar_run_trains_loads_and_generates(tmp_path):
   model = vae.load(workdir)
   dataset = data.hold_out(data.load('mnist'), 100, 'last')
   # The loaded prior is made of every training image the run trained on, gray.
-  np.testing.assert_allclose(np.asarray(model.exemplars.images), dataset.train_images[:300] / np.float32(255),
+  np.testing.assert_allclose(np.asarray(model.exemplars.images), data.flat(dataset.train_images[:300]) / np.float32(255),
                              rtol=2e-7)  # Within an ulp, as above.
   means, logvars = model.prior()
   assert means.shape == (300, 4) and np.all(logvars == logvars[0, 0])  # One shared variance.

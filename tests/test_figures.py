@@ -1,4 +1,5 @@
-"""Tests of vae/figures.py: exact pixel sizes, tiles where they should be, per-class selection, stitching."""
+"""Tests of vae/figures.py: exact pixel sizes, tiles where they should be (gray and RGB, any image size), per-class
+selection, stitching."""
 import numpy as np
 import pytest
 from matplotlib import colormaps
@@ -6,7 +7,7 @@ from PIL import Image
 
 from vae import figures
 
-D = 784
+SHAPE = (28, 28, 1)  # One MNIST-like gray image, (H, W, C).
 NAMES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
 
 
@@ -49,6 +50,17 @@ def test_grid_size_matches_hand_arithmetic():
   assert figures.grid_size(5, 7) == (150 + 404 + 12, 70 + 288 + 12)
   assert figures.grid_size(4, 10, row_labels=False) == (12 + 578 + 12, 70 + 230 + 12)
   assert figures.grid_size(3, 3, row_labels=False) == (480, 70 + 172 + 12)
+  # Other sizes: 2 screen px per pixel at 32 (10 x 33 - 1 = 329 image px), 8 at 8 x 8, 1 at 64 x 64; H and W apart.
+  assert figures.grid_size(10, 10, image_shape=(32, 32, 3)) == (150 + 658 + 12, 70 + 658 + 12)
+  assert figures.grid_size(8, 8, row_labels=False, image_shape=(8, 8)) == (12 + 568 + 12, 70 + 568 + 12)
+  assert figures.grid_size(10, 10, row_labels=False, image_shape=(64, 64, 3)) == (12 + 649 + 12, 70 + 649 + 12)
+  assert figures.grid_size(2, 30, image_shape=(40, 20, 1)) == (150 + 629 + 12, 70 + 81 + 12)  # Scale 64 // 40.
+
+
+@pytest.mark.parametrize('shape, scale', [((28, 28), 2), ((32, 32, 3), 2), ((8, 8, 1), 8), ((64, 64, 3), 1),
+                                          ((256, 256, 3), 1), ((20, 40, 1), 1)])
+def test_scale_keeps_tiles_about_64_screen_pixels(shape, scale):
+  assert figures.scale(shape) == scale
 
 
 @pytest.mark.parametrize('n, shape', [(100, (10, 10)), (64, (8, 8)), (7, (3, 3)), (12, (3, 4)), (1, (1, 1))])
@@ -56,26 +68,35 @@ def test_square_shape(n, shape):
   assert figures.square_shape(n) == shape
 
 
-def test_every_figure_writes_a_png_of_its_documented_size(tmp_path):
+# Sizes by hand for 28 x 28 gray and 32 x 32 RGB images (2 x 33 px a tile, 2 px apart); fixed-size figures the same.
+SIZES_28 = {'reconstructions': (740, 660), 'originals_vs_reconstructions': (740, 312), 'samples': (602, 660),
+            'samples_7': (480, 254), 'traversal': (566, 370), 'interpolation': (602, 312), 'offsets': (834, 138)}
+SIZES_32 = {'reconstructions': (820, 740), 'originals_vs_reconstructions': (820, 344), 'samples': (682, 740),
+            'samples_7': (480, 278), 'traversal': (622, 410), 'interpolation': (682, 344), 'offsets': (946, 146)}
+
+
+@pytest.mark.parametrize('shape, sizes', [(SHAPE, SIZES_28), ((32, 32, 3), SIZES_32)])
+def test_every_figure_writes_a_png_of_its_documented_size(tmp_path, shape, sizes):
   rng = _rng()
-  images = rng.uniform(size=(400, D))
+  images = rng.uniform(size=(400, *shape))
   labels = rng.integers(0, 10, 400)
   cases = {
-      'reconstructions': (lambda p: figures.reconstructions(images, images[::-1], labels, NAMES, p), (740, 660)),
-      'originals_vs_reconstructions': (lambda p: figures.originals_vs_reconstructions(images[:20], images[20:40], p),
-                                       (740, 312)),
-      'samples': (lambda p: figures.samples(images[:100], p), (602, 660)),
-      'samples_7': (lambda p: figures.samples(images[:7], p), (480, 254)),
-      'traversal': (lambda p: figures.traversal(images[:35].reshape(5, 7, D), np.linspace(-3, 3, 7), [0, 3, 5, 9, 12],
-                                                p), (566, 370)),
-      'interpolation': (lambda p: figures.interpolation(images[:40].reshape(4, 10, D), p), (602, 312)),
-      'offsets': (lambda p: figures.offsets(images[:14], np.linspace(-0.5, 2.75, 14), p), (834, 138)),
-      'manifold': (lambda p: figures.manifold(images[:400].reshape(20, 20, D), [np.linspace(-1.6, 1.6, 20)] * 2, (0, 1),
-                                              p), (768, 768)),
-      'latent_scatter': (lambda p: figures.latent_scatter(rng.normal(size=(400, 2)), labels, NAMES, p), (1024, 768)),
-      'learning_curves': (lambda p: figures.learning_curves(_records(3), p), (1536, 512)),
+      'reconstructions': lambda p: figures.reconstructions(images, images[::-1], labels, NAMES, p),
+      'originals_vs_reconstructions': lambda p: figures.originals_vs_reconstructions(images[:20], images[20:40], p),
+      'samples': lambda p: figures.samples(images[:100], p),
+      'samples_7': lambda p: figures.samples(images[:7], p),
+      'traversal': lambda p: figures.traversal(images[:35].reshape(5, 7, *shape), np.linspace(-3, 3, 7),
+                                               [0, 3, 5, 9, 12], p),
+      'interpolation': lambda p: figures.interpolation(images[:40].reshape(4, 10, *shape), p),
+      'offsets': lambda p: figures.offsets(images[:14], np.linspace(-0.5, 2.75, 14), p),
+      'manifold': lambda p: figures.manifold(images[:400].reshape(20, 20, *shape), [np.linspace(-1.6, 1.6, 20)] * 2,
+                                             (0, 1), p),
+      'latent_scatter': lambda p: figures.latent_scatter(rng.normal(size=(400, 2)), labels, NAMES, p),
+      'learning_curves': lambda p: figures.learning_curves(_records(3), p),
   }
-  for name, (draw, size) in cases.items():
+  sizes = {**sizes, 'manifold': (768, 768), 'latent_scatter': (1024, 768), 'learning_curves': (1536, 512)}
+  for name, draw in cases.items():
+    size = sizes[name]
     path = tmp_path / f'{name}.png'
     draw(str(path))
     assert path.stat().st_size > 0, name
@@ -86,16 +107,22 @@ def test_every_figure_writes_a_png_of_its_documented_size(tmp_path):
 # Where the tiles land: constant images whose gray level names them, read back at the centre of each tile.
 
 
-def _tile_centre(pixels, row, col, left):
-  y = figures.TOP + 2 * 29 * row + 28
-  x = left + 2 * 29 * col + 28
+def _tile_centre(pixels, row, col, left, side=28, scale=2):
+  y = figures.TOP + scale * (side + 1) * row + scale * side // 2
+  x = left + scale * (side + 1) * col + scale * side // 2
   return pixels[y, x]
+
+
+def _constant(levels, shape=SHAPE):
+  """One image of `shape` per gray level (or RGB colour, levels (N, 3)), every pixel that level."""
+  levels = np.asarray(levels, np.float64).reshape(len(levels), 1, 1, -1)
+  return np.broadcast_to(levels, (len(levels), *shape[:2], levels.shape[-1])).copy()
 
 
 def test_reconstructions_draws_the_first_images_of_each_class_in_label_order(tmp_path):
   rng = _rng(1)
   labels = rng.permutation(np.repeat(np.arange(10), 15))
-  recons = np.repeat((labels / 9.0)[:, None], D, axis=1)  # Each image's gray level is its class.
+  recons = _constant(labels / 9.0)  # Each image's gray level is its class.
   path = tmp_path / 'r.png'
   figures.reconstructions(np.zeros_like(recons), recons, labels, NAMES, str(path))
   pixels = _read(path, (740, 660))
@@ -107,7 +134,7 @@ def test_reconstructions_draws_the_first_images_of_each_class_in_label_order(tmp
 def test_reconstructions_splits_rows_between_two_classes(tmp_path):
   labels = np.array([8] * 60 + [1] * 60)  # 8s first: rows must still go by label, 1s on top.
   labels = labels[_rng(2).permutation(120)]
-  recons = np.where(labels[:, None] == 1, 0.25, 0.75) * np.ones((1, D))
+  recons = _constant(np.where(labels == 1, 0.25, 0.75))
   path = tmp_path / 'r.png'
   figures.reconstructions(recons, recons, labels, [str(d) for d in range(10)], str(path))
   pixels = _read(path, (740, 660))
@@ -117,21 +144,63 @@ def test_reconstructions_splits_rows_between_two_classes(tmp_path):
     assert (label_strip.min() < 128) == (row in (0, 5)), row  # A name at the first row of each group only.
 
 
+def test_reconstructions_of_unlabelled_data_are_the_first_100_without_row_labels(tmp_path):
+  levels = np.arange(150) / 149
+  path = tmp_path / 'r.png'
+  figures.reconstructions(None, _constant(levels), np.full(150, -1), (), str(path))
+  pixels = _read(path, (12 + 578 + 12, 660))
+  for k in range(100):
+    np.testing.assert_allclose(_tile_centre(pixels, k // 10, k % 10, 12), 255 * levels[k], atol=2)
+  assert (pixels[figures.TOP:, :12] == 255).all()  # No room or text for row labels.
+
+
 def test_samples_places_images_row_major_and_leaves_empty_cells_white(tmp_path):
-  images = np.repeat(np.linspace(0, 0.6, 7)[:, None], D, axis=1)
+  levels = np.linspace(0, 0.6, 7)
   path = tmp_path / 's.png'
-  figures.samples(images, str(path))
+  figures.samples(_constant(levels), str(path))
   pixels = _read(path, (480, 254))
   left = (480 - 2 * (3 * 29 - 1)) // 2  # A 3 x 3 grid centred in the minimum width.
   for k in range(9):
-    expected = 255 * images[k, 0] if k < 7 else 255
+    expected = 255 * levels[k] if k < 7 else 255
     np.testing.assert_allclose(_tile_centre(pixels, k // 3, k % 3, left), expected, atol=2)
+
+
+COLOURS = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1], [0.5, 0.25, 0.75]])
+
+
+def test_color_samples_keep_their_colours_and_layout(tmp_path):
+  images = _constant(COLOURS, (32, 32))
+  images[0, 16:] = (0, 0, 0)  # The first image red above black: up is up.
+  path = tmp_path / 's.png'
+  figures.samples(images, str(path))
+  pixels = _read(path, (480, 70 + 2 * (3 * 33 - 1) + 12))
+  left = (480 - 2 * (3 * 33 - 1)) // 2
+  y, x = figures.TOP, left  # The first tile spans y, x .. + 64 screen pixels.
+  np.testing.assert_allclose(pixels[y + 16, x + 32], (255, 0, 0), atol=2)
+  np.testing.assert_allclose(pixels[y + 48, x + 32], (0, 0, 0), atol=2)
+  for k in range(1, 9):
+    expected = 255 * COLOURS[k] if k < 7 else (255, 255, 255)  # Empty cells white.
+    np.testing.assert_allclose(_tile_centre(pixels, k // 3, k % 3, left, side=32), expected, atol=2)
+  np.testing.assert_allclose(pixels[y + 32, x + 65], (255, 255, 255), atol=2)  # The gap between tiles white.
+
+
+def test_small_gray_images_draw_8_screen_pixels_each(tmp_path):
+  rng = _rng(8)
+  images = rng.uniform(size=(64, 8, 8, 1))
+  path = tmp_path / 's.png'
+  figures.samples(images, str(path))
+  pixels = _read(path, (12 + 8 * (8 * 9 - 1) + 12, 70 + 568 + 12))
+  for k in (0, 9, 27, 63):
+    r, c = divmod(k, 8)
+    for i, j in ((0, 0), (3, 5), (7, 7)):  # Pixel (i, j) of image k: the centre of its 8 x 8 screen block.
+      y, x = figures.TOP + 72 * r + 8 * i + 4, 12 + 72 * c + 8 * j + 4
+      np.testing.assert_allclose(pixels[y, x], 255 * images[k, i, j, 0], atol=2)
 
 
 def test_manifold_puts_the_first_grid_row_at_the_bottom(tmp_path):
   n = 4
   values = np.arange(n * n).reshape(n, n) / (n * n - 1)
-  images = np.repeat(values[..., None], D, axis=-1)
+  images = _constant(values.ravel()).reshape(n, n, *SHAPE)
   path = tmp_path / 'm.png'
   figures.manifold(images, [np.linspace(-1, 1, n)] * 2, (2, 5), str(path))
   pixels = _read(path, (768, 768))
@@ -139,6 +208,10 @@ def test_manifold_puts_the_first_grid_row_at_the_bottom(tmp_path):
     for j in range(n):  # The image fills a 640 px square axes, 100 px from the left and 80 from the bottom.
       y, x = 768 - 80 - int((i + 0.5) * 160), 100 + int((j + 0.5) * 160)
       np.testing.assert_allclose(pixels[y, x], 255 * values[i, j], atol=2)
+  for k in range(n):  # A tick (a dark line outside the axes) at each tile's centre, none between tiles.
+    centre, between = 80 + k * 160, 160 + k * 160
+    assert pixels[768 - 80 - centre, 96].max() < 64 and pixels[768 - 80 - between, 96].min() > 192, k
+    assert pixels[768 - 80 + 3, 100 + centre].max() < 64 and pixels[768 - 80 + 3, 100 + between].min() > 192, k
 
 
 # Pure helpers against independent references.
@@ -176,24 +249,35 @@ def test_per_class_uneven_split_and_too_few_images():
   assert np.sum(indices == -1) == 27
 
 
-def test_tile_without_pad_is_numpy_block():
-  images = _rng(5).uniform(size=(6, D))
-  blocks = [im.reshape(28, 28) for im in images]
-  np.testing.assert_array_equal(figures.tile(images, 2, 3), np.block([blocks[:3], blocks[3:]]))
+@pytest.mark.parametrize('shape', [SHAPE, (5, 7, 3)])
+def test_tile_without_pad_is_numpy_block(shape):
+  images = _rng(5).uniform(size=(6, *shape))
+  canvas = figures.tile(images, 2, 3)
+  assert canvas.shape == (2 * shape[0], 3 * shape[1], shape[2])
+  for channel in range(shape[2]):
+    blocks = [im[..., channel] for im in images]
+    np.testing.assert_array_equal(canvas[..., channel], np.block([blocks[:3], blocks[3:]]))
 
 
-def test_tile_with_pad_separates_tiles_with_nan_and_fills_empty_cells():
-  images = _rng(6).uniform(size=(5, D))
+@pytest.mark.parametrize('shape', [SHAPE, (5, 7, 3)])
+def test_tile_with_pad_separates_tiles_with_nan_and_fills_empty_cells(shape):
+  images = _rng(6).uniform(size=(5, *shape))
+  h, w, _ = shape
   canvas = figures.tile(images, 2, 3, pad=1)
-  assert canvas.shape == (2 * 28 + 1, 3 * 28 + 2)
+  assert canvas.shape == (2 * h + 1, 3 * w + 2, shape[2])
   for k in range(6):
     r, c = divmod(k, 3)
-    cell = canvas[29 * r:29 * r + 28, 29 * c:29 * c + 28]
+    cell = canvas[(h + 1) * r:(h + 1) * r + h, (w + 1) * c:(w + 1) * c + w]
     if k < 5:
-      np.testing.assert_array_equal(cell, images[k].reshape(28, 28))
+      np.testing.assert_array_equal(cell, images[k])
     else:
       assert np.isnan(cell).all()
-  assert np.isnan(canvas[28]).all() and np.isnan(canvas[:, [28, 57]]).all()
+  assert np.isnan(canvas[h]).all() and np.isnan(canvas[:, [w, 2 * w + 1]]).all()
+
+
+def test_tile_refuses_flat_images():
+  with pytest.raises(ValueError, match=r'\(N, H, W, C\)'):
+    figures.tile(np.zeros((4, 784)), 2, 2)
 
 
 # Line and scatter plots.
@@ -233,6 +317,17 @@ def test_latent_scatter_colours_each_class_present(tmp_path, classes):
       assert _has_color(pixels, tab10[c]), c
     elif c != 7:  # tab10's gray also turns up in the anti-aliased edges of black text.
       assert not _has_color(pixels, tab10[c]), c
+
+
+def test_latent_scatter_of_unlabelled_data_is_one_colour(tmp_path):
+  rng = _rng(9)
+  path = tmp_path / 'z.png'
+  figures.latent_scatter(rng.normal(size=(500, 2)), np.full(500, -1), (), str(path))
+  pixels = _read(path, (1024, 768))
+  on_white = (np.asarray(colormaps['tab10'].colors) + 1) / 2  # Each class's points, alpha 0.5 over white.
+  assert _has_color(pixels, on_white[0])
+  assert not any(_has_color(pixels, on_white[c]) for c in range(1, 10) if c != 7)  # 7 (gray): edges of text.
+  assert not _has_color(pixels, colormaps['tab10'].colors[0])  # No legend: its markers are opaque.
 
 
 def test_a_first_epoch_outlier_leaves_the_later_epochs_readable(tmp_path):

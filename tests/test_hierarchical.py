@@ -13,7 +13,7 @@ from flax import nnx
 from scipy import special, stats
 
 from conftest import ROOT, read_json, read_jsonl
-from vae import iwae, losses, models
+from vae import iwae, likelihoods, losses, models
 
 # Every estimate here is at full float32, whatever the backend's default.
 pytestmark = pytest.mark.usefixtures('full_precision')
@@ -120,8 +120,8 @@ def test_iw_estimate_is_the_marginal_by_quadrature(name):
   config = _tiny(name)
   graphdef, params = models.init(config, jax.random.key(0))
   x = jax.random.uniform(jax.random.key(1), (3, 784))
-  estimate = jax.jit(iwae.model_log_likelihood, static_argnums=(0, 4, 5, 6))(
-      graphdef, params, x, jax.random.key(2), 20000, 'gaussian', 2.0)
+  estimate = jax.jit(iwae.model_log_likelihood, static_argnums=(0, 4, 5))(
+      graphdef, params, x, jax.random.key(2), 20000, likelihoods.Gaussian(2.0))
   grid = np.linspace(-7, 7, 201)
   z2, z1 = (a.reshape(-1, 1) for a in np.meshgrid(grid, grid, indexing='ij'))
   model = nnx.merge(graphdef, params)

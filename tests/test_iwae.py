@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vae import iwae
+from vae import iwae, likelihoods
 
 
 
@@ -154,8 +154,8 @@ def test_model_log_likelihood_follows_the_vampprior():
   graphdef, params = models.init(config, jax.random.key(0))
   params['pseudo_inputs'] = jax.random.uniform(jax.random.key(5), (3, 784))
   x = jax.random.uniform(jax.random.key(1), (3, 784))
-  estimate = jax.jit(iwae.model_log_likelihood, static_argnums=(0, 4, 5, 6))(
-      graphdef, params, x, jax.random.key(2), 20000, 'gaussian', 2.0)
+  estimate = jax.jit(iwae.model_log_likelihood, static_argnums=(0, 4, 5))(
+      graphdef, params, x, jax.random.key(2), 20000, likelihoods.Gaussian(2.0))
   grid = np.linspace(-6, 6, 241)
   z = np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)
   pixel_means = np.asarray(jax.nn.sigmoid(models.apply(graphdef, params, 'decode', jnp.asarray(z, jnp.float32))),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from vae import losses
+from vae import likelihoods, losses
 
 D = 784
 
@@ -268,7 +268,7 @@ def test_log_likelihood_gaussian_uses_sigmoid_mean():
   x = rng.uniform(size=(3, D))
   sigma = math.sqrt(0.5)
   expected = stats.norm.logpdf(x, loc=special.expit(decoder_out), scale=sigma).sum(-1)
-  got = losses.log_likelihood(jnp.asarray(decoder_out, jnp.float32), jnp.asarray(x, jnp.float32), 'gaussian', sigma)
+  got = likelihoods.make('gaussian', sigma=sigma).log_prob(jnp.asarray(decoder_out, jnp.float32), jnp.asarray(x, jnp.float32))
   np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5)
 
 
@@ -277,13 +277,13 @@ def test_log_likelihood_bernoulli_matches_scipy():
   decoder_out = rng.normal(scale=3.0, size=(2, D))
   x = (rng.uniform(size=(2, D)) < 0.5).astype(np.float64)
   expected = stats.bernoulli.logpmf(x, special.expit(decoder_out)).sum(-1)
-  got = losses.log_likelihood(jnp.asarray(decoder_out, jnp.float32), jnp.asarray(x, jnp.float32), 'bernoulli')
+  got = likelihoods.make('bernoulli').log_prob(jnp.asarray(decoder_out, jnp.float32), jnp.asarray(x, jnp.float32))
   np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5)
 
 
 def test_log_likelihood_unknown_raises():
   with pytest.raises(ValueError, match='laplace'):
-    losses.log_likelihood(jnp.zeros((1, D)), jnp.zeros((1, D)), 'laplace')
+    likelihoods.make('laplace')
 
 
 # The -ELBO decomposition.
@@ -292,7 +292,7 @@ def test_log_likelihood_unknown_raises():
 def _neg_elbo_terms(decoder_out, x, mean, logvar, likelihood, sigma=1.0):
   """recon and the closed-form kl per image, as steps.py composes them under the standard normal prior."""
   standard = (jnp.zeros((1, mean.shape[-1])), jnp.zeros((1, mean.shape[-1])))
-  return (-losses.log_likelihood(decoder_out, x, likelihood, sigma),
+  return (-likelihoods.make(likelihood, sigma=sigma).log_prob(decoder_out, x),
           losses.kl(level(None, mean, logvar, standard), 'analytic'))
 
 
@@ -363,7 +363,7 @@ def test_leading_axes_broadcast():
   assert got.shape == (s, b)
   np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5)
 
-  got = losses.log_likelihood(jnp.asarray(logits, jnp.float32), jnp.asarray(x, jnp.float32), 'gaussian', 0.5)
+  got = likelihoods.Gaussian(0.5).log_prob(jnp.asarray(logits, jnp.float32), jnp.asarray(x, jnp.float32))
   assert got.shape == (s, b)
   np.testing.assert_allclose(np.asarray(got),
                              stats.norm.logpdf(x, special.expit(logits), 0.5).sum(-1), rtol=1e-5)

@@ -3,6 +3,7 @@ import io
 import logging
 import os
 
+import numpy as np
 import pytest
 
 from conftest import read_jsonl
@@ -36,6 +37,30 @@ def test_images_and_hparams(trained):
   assert images['samples'][0].encoded_image_string.startswith(b'\x89PNG')
   hparams = [t for t in acc.Tags()['tensors'] if t.startswith('_hparams_')]
   assert '_hparams_/session_start_info' in hparams
+
+
+def test_image_grids_of_any_shape_decode_to_the_input(tmp_path):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from vae import tensorboard  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  color, gray = rng.uniform(size=(12, 5, 7, 3)), rng.uniform(size=(3, 6, 4))  # H != W; gray given as (N, H, W).
+  writer = tensorboard.Writer(str(tmp_path))
+  writer.images(1, 'color', color, columns=5)
+  writer.images(1, 'gray', gray, columns=2)
+  writer.close()
+  acc = read_events(str(tmp_path))
+  for tag, images, mode, (rows, cols) in (('color', color, 'RGB', (3, 5)), ('gray', gray[..., None], 'L', (2, 2))):
+    event, = acc.Images(tag)
+    h, w = images.shape[1:3]
+    with Image.open(io.BytesIO(event.encoded_image_string)) as png:
+      assert png.mode == mode and png.size == (cols * (w + 1) + 1, rows * (h + 1) + 1) == (event.width, event.height)
+      pixels = np.asarray(png).reshape(png.size[1], png.size[0], -1)
+    k = len(images) - 1  # The last image: row and column both past the first.
+    r, c = divmod(k, cols)
+    tile = pixels[1 + (h + 1) * r:(h + 1) * (r + 1), 1 + (w + 1) * c:(w + 1) * (c + 1)]
+    np.testing.assert_array_equal(tile, np.round(images[k] * 255))
+    assert (pixels[(h + 1) * r] == 255).all() and (pixels[:, (w + 1) * c] == 255).all()  # White lines between tiles.
+    assert (pixels[1 + (h + 1) * r:, 1 + (w + 1) * (c + 1):] == 255).all()  # Empty cells white.
 
 
 class _Terminal(io.StringIO):

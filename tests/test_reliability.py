@@ -358,7 +358,7 @@ BAD_VALUES = [
     (('--config.train.batch_size=30', '--num_cpu_devices=4'),
      "train.batch_size=30: must be divisible by the mesh's data axis (4 devices"),
     (('--config.train.batch_size=500',), 'train.batch_size=500: larger than the 400 training images'),
-    (('--config.data.classes=(1, 11)',), 'data.classes=(1, 11): must be distinct labels 0 .. 9'),
+    (('--config.data.classes=(1, 11)',), 'data.classes=(1, 11): fashion_mnist has classes 0..9'),
     (('--config.train.num_epochs=two',), "flag --config.train.num_epochs=two: invalid literal for int()"),
     (('--config.train.num_epoch=2',), "--config.train.num_epoch: no such config key (did you mean 'num_epochs'?)"),
 ]
@@ -388,7 +388,7 @@ BAD_CONFIG_VALUES = [
     ('model.name', 'resnet', "model.name='resnet': unknown (built-in: dense, conv, gated, hvae, conv_hvae, two_layer; or your own, as "
                             "path/to/file.py:Name or package.module:Name)"),
     ('model.name', 'my_models.py:VAE', "model.name='my_models.py:VAE': my_models.py: no such file (from "),
-    ('model.likelihood', 'poisson', "model.likelihood='poisson': unknown (allowed: bernoulli, gaussian)"),
+    ('model.likelihood', 'poisson', "model.likelihood='poisson': unknown (allowed: bernoulli, gaussian, discretized_logistic)"),
     ('model.conv_impl', 'cudnn', "model.conv_impl='cudnn': unknown (allowed: auto, xla, patch)"),
     ('train.optimizer', 'lamb', "train.optimizer='lamb': unknown (allowed: adam, rmsprop, sgd, rmsprop_keras)"),
     ('model.prior', 'flow', "model.prior='flow': unknown (allowed: standard, vamp, exemplar)"),

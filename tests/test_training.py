@@ -136,7 +136,7 @@ def test_model_defined_outside_vae_trains_sweeps_resumes_and_loads(tmp_path):
         f'{copy}:TanhHeadVAE')
   # The loaded model is the write-up's: its encoder, computed here in numpy from the checkpoint's parameters.
   params = jax.tree.map(np.asarray, models[1].params)['encoder']
-  x = data.load('fashion_mnist').test_images[:5].astype(np.float64) / 255
+  x = data.flat(data.load('fashion_mnist').test_images[:5]).astype(np.float64) / 255
   h = np.maximum(x @ params['layers'][0]['kernel'] + params['layers'][0]['bias'], 0)
   a = np.tanh(h @ params['head']['kernel'] + params['head']['bias'])
   mean, logvar = models[1].encode(x.astype(np.float32))

@@ -1,12 +1,13 @@
 """The Python API: `model = vae.load(workdir)`, then encode / decode / generate / reconstruct numpy images, or the
 model's pure JAX functions (`model.fns`) of its parameters (`model.params`) under jit, grad and vmap.
 
-Methods take images as numpy arrays shaped (N, 28, 28) or (N, 784): integers in 0..255 (uint8 and the others), float
-in [0, 1], or bool (binary); they batch internally and return numpy arrays, images as float pixel means (Bernoulli
-probabilities or Gaussian means).
+Methods take images of the model's `image_shape` (H, W, C), as numpy arrays shaped (N, H, W, C) or flat (N, H*W*C)
+(gray ones also (N, H, W)): integers in 0..255 (uint8 and the others), float in [0, 1], or bool (binary); they batch
+internally and return numpy arrays, images as float pixel means (N, H, W, C), gray ones (N, H, W).
 """
 import functools
 import json
+import math
 import os
 from typing import Callable, NamedTuple
 
@@ -24,12 +25,12 @@ from vae.progress import Progress
 
 class Functions(NamedTuple):
   """A model's pure functions of its parameters, at full float32 on every backend (steps.FULL_PRECISION), to use
-  under jax.jit, jax.grad and jax.vmap. `x` is the model's inputs (..., 784) as its evaluation fed them, pixels in
+  under jax.jit, jax.grad and jax.vmap. `x` is the model's inputs (..., H*W*C) as its evaluation fed them, pixels in
   [0, 1] (in [-1, 1] under data.preprocessing 'signed'); they do not preprocess (`Model.inputs` does); z is
   (..., latent_dim); outputs keep the leading axes. Of a model of two levels, encode and decode are the top level's.
   """
   encode: Callable  # (params, x) -> (mean, logvar) of q(z|x).
-  decode: Callable  # (params, z) -> (..., 784) pixel means E[x|z].
+  decode: Callable  # (params, z) -> (..., H*W*C) pixel means E[x|z].
   log_likelihood: Callable  # (params, x, key, num_samples) -> (...,) IW estimate of log p(x), nats; num_samples static.
   elbo: Callable  # (params, x, key) -> (...,) the ELBO of one draw of q(z|x), nats: what test/neg_elbo averages.
   # Under the exemplar prior (model.prior 'exemplar'), log_likelihood and elbo take its models.Exemplars last
@@ -38,20 +39,20 @@ class Functions(NamedTuple):
 
 def functions(graphdef, model_config):
   """The Functions of the module `graphdef` under `config.model`'s likelihood."""
-  likelihood, sigma = model_config.likelihood, model_config.sigma
+  likelihood = models.likelihood_of(model_config)
 
   def encode(params, x):
     return models.apply(graphdef, params, 'encode', x)
 
   def decode(params, z):
-    return losses.pixel_mean(models.apply(graphdef, params, 'decode', z), likelihood)
+    return likelihood.mean(models.apply(graphdef, params, 'decode', z))
 
   def log_likelihood(params, x, key, num_samples, exemplars=None):
-    return iwae.model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, sigma, exemplars)
+    return iwae.model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, exemplars)
 
   def elbo(params, x, key, exemplars=None):  # As steps.evaluate scores it: the KL in closed form where a level has one.
     logits, levels = steps.draw(graphdef, params, x, key, method='elbo_draw', exemplars=exemplars)
-    return losses.log_likelihood(logits, x, likelihood, sigma) - losses.kl(levels, 'auto')
+    return likelihood.log_prob(logits, x) - losses.kl(levels, 'auto')
 
   # The precision is fixed as a function is traced, so it holds for grad's backward pass and under vmap too.
   full = functools.partial(steps.at_precision, steps.FULL_PRECISION)
@@ -59,9 +60,9 @@ def functions(graphdef, model_config):
 
 
 def exemplars_of(config, train_images):
-  """The models.Exemplars an evaluation of `config`'s model gives its prior: every training image (uint8, (N, 784))
-  under the exemplar prior (steps.evaluation_exemplars); else None."""
-  return steps.evaluation_exemplars(jnp.asarray(train_images), config.model)
+  """The models.Exemplars an evaluation of `config`'s model gives its prior: every training image (uint8, (N, H, W,
+  C) or flat) under the exemplar prior (steps.evaluation_exemplars); else None."""
+  return steps.evaluation_exemplars(jnp.asarray(data.flat(train_images)), config.model)
 
 
 class Model:
@@ -76,14 +77,18 @@ class Model:
     self.exemplars = exemplars
     self.params = jax.tree.map(jnp.asarray, params)
     self.fns = functions(graphdef, config.model)
-    likelihood = config.model.likelihood
+    self.image_shape = models.image_shape(config.model)  # (H, W, C)
+    self._shown = self.image_shape if self.image_shape[-1] > 1 else self.image_shape[:2]  # What methods return.
+    likelihood = models.likelihood_of(config.model)
     full = functools.partial(steps.at_precision, steps.FULL_PRECISION)  # On every backend, whatever trained it.
     self._encode, self._decode = jax.jit(self.fns.encode), jax.jit(self.fns.decode)
     self._log_likelihood = jax.jit(self.fns.log_likelihood, static_argnames='num_samples')
     ex = steps.with_exemplars
     self._prior = jax.jit(full(lambda p, e: models.apply(graphdef, p, 'prior', *ex(e))))
-    self._generate = jax.jit(full(lambda p, key, n, e: losses.pixel_mean(
-        models.apply(graphdef, p, 'generate', key, n, *ex(e)), likelihood)), static_argnums=2)
+    self._generate = jax.jit(full(lambda p, key, n, e: likelihood.mean(
+        models.apply(graphdef, p, 'generate', key, n, *ex(e)))), static_argnums=2)
+    self._sample = jax.jit(full(lambda p, key, n, e: likelihood.sample(jax.random.fold_in(key, 1), models.apply(
+        graphdef, p, 'generate', key, n, *ex(e)))), static_argnums=2)
 
   @property
   def latent_dim(self):
@@ -103,7 +108,7 @@ class Model:
     return tuple(np.asarray(a) for a in self._prior(self.params, self.exemplars)[:2])
 
   def inputs(self, x, *, preprocess=True):
-    """Images as the model reads them, float32 (N, 784): what `fns` take (see encode for `preprocess`)."""
+    """Images as the model reads them, float32 (N, H*W*C): what `fns` take (see encode for `preprocess`)."""
     return self._inputs(self._pixels(x, preprocess), preprocess)
 
   def encode(self, x, *, preprocess=True):
@@ -124,19 +129,20 @@ class Model:
     return self.encode(x, preprocess=preprocess)[0]
 
   def decode(self, z):
-    """Pixel means E[x|z] of codes z (N, latent_dim), shaped (N, 28, 28); of a model of two levels, of top-level
+    """Pixel means E[x|z] of codes z (N, latent_dim), shaped (N, H, W, C) ((N, H, W) gray); of a model of two levels, of top-level
     codes z2, decoded at z1 = the mean of p(z1|z2)."""
     z = np.asarray(z, np.float32)
     if z.ndim != 2 or z.shape[1] != self.latent_dim:
       raise ValueError(f'codes must be shaped (N, {self.latent_dim}), the model\'s latent_dim; got {z.shape}')
     out = np.concatenate([self._decode(self.params, b) for b in self._batches(z)])[:len(z)]
-    return out.reshape(-1, 28, 28)
+    return out.reshape((-1,) + self._shown)
 
   def generate(self, z=None, n=100, seed=0):
     """decode(z); without z, the pixel means of n draws with `seed` from the model's prior (model.prior: N(0, I),
-    or the VampPrior's mixture), down every level (z2, then z1 ~ p(z1|z2)), shaped (n, 28, 28)."""
+    or the VampPrior's mixture), down every level (z2, then z1 ~ p(z1|z2)), shaped as `decode`'s."""
     if z is None:
-      return np.asarray(self._generate(self.params, jax.random.key(seed), n, self.exemplars)).reshape(-1, 28, 28)
+      return np.asarray(self._generate(self.params, jax.random.key(seed), n, self.exemplars)).reshape(
+          (-1,) + self._shown)
     return self.decode(z)
 
   def reconstruct(self, x, *, preprocess=True):
@@ -144,12 +150,9 @@ class Model:
     return self.decode(self.transform(x, preprocess=preprocess)).reshape(np.shape(x))
 
   def sample(self, n, seed=0):
-    """n draws x ~ p(x|z), z ~ p(z): binary images (Bernoulli) or means plus Gaussian noise, (n, 28, 28)."""
-    z_key, x_key = jax.random.split(jax.random.key(seed))
-    means = self.generate(n=n, seed=int(jax.random.randint(z_key, (), 0, 2 ** 31 - 1)))
-    if self.config.model.likelihood == 'bernoulli':
-      return np.asarray(jax.random.bernoulli(x_key, means), np.float32)
-    return means + self.config.model.sigma * np.asarray(jax.random.normal(x_key, means.shape))
+    """n draws x ~ p(x|z), z ~ p(z), shaped as `decode`'s: binary images (Bernoulli), means plus Gaussian noise,
+    or 8-bit values k / 255 (the discretized logistic mixture)."""
+    return np.asarray(self._sample(self.params, jax.random.key(seed), n, self.exemplars)).reshape((-1,) + self._shown)
 
   def log_likelihood(self, x, num_samples=1000, seed=0, progress=None, *, preprocess=True):
     """Per-image importance-weighted estimate of log p(x) in nats, with `num_samples` samples of q(z|x); images
@@ -174,11 +177,13 @@ class Model:
     return np.concatenate(out)[:len(x)].astype(np.float64)
 
   def _images(self, x):
-    """Images checked and flat, (N, 784): integers and bools as uint8 in 0..255, floats as float32 in [0, 1]."""
+    """Images checked and flat, (N, H*W*C): integers and bools as uint8 in 0..255, floats as float32 in [0, 1]."""
     x = np.asarray(x)
-    if x.ndim not in (2, 3) or x.shape[1:] not in ((784,), (28, 28)):
-      raise ValueError(f'images must be shaped (N, 28, 28) or (N, 784), got {x.shape}')
-    x = x.reshape(len(x), 784)
+    shapes = {self.image_shape, (math.prod(self.image_shape),), self._shown}
+    if x.ndim < 2 or x.shape[1:] not in shapes:
+      raise ValueError(f'images must be shaped (N, {", ".join(map(str, self.image_shape))}) or (N, '
+                       f'{math.prod(self.image_shape)}), the model\'s image_shape; got {x.shape}')
+    x = data.flat(x)
     if x.dtype == bool:
       return x.astype(np.uint8) * np.uint8(255)
     if np.issubdtype(x.dtype, np.integer):
@@ -217,7 +222,7 @@ class Model:
     return np.asarray(data.from_unit(unit, 'binarize_dynamic', key), np.uint8) * np.uint8(255)
 
   def _inputs(self, x, preprocess):
-    """A batch of `_pixels` as the model reads it: float (N, 784), under the evaluation's preprocessing, or with
+    """A batch of `_pixels` as the model reads it: float (N, H*W*C), under the evaluation's preprocessing, or with
     preprocess=False the pixels as they are (mapped to [-1, 1] under 'signed', the model's scale).
 
     Per batch: converting 60,000 images at once allocates 188 MB of floats, whose first touch took 1.2 s on 2 cores.
@@ -273,7 +278,8 @@ def load(workdir, epoch=None):
     ckpts.close()
   exemplars = None
   if config.model.get('prior') == 'exemplar':  # Its prior is made of the training images: read them.
-    dataset = data.hold_out(data.load(config.data.name, config.data.dir, config.data.classes, config.data.source),
+    dataset = data.hold_out(data.load(config.data.name, config.data.dir, config.data.classes, config.data.source,
+                                      config.data.get('image_size')),
                             config.data.validation_size, config.data.validation_images)
     exemplars = exemplars_of(config, dataset.train_images[:config.data.max_train_images])
   return Model(config, graphdef, state['params'], epoch, exemplars=exemplars)

@@ -1,11 +1,16 @@
-"""Datasets: finding, fetching and loading MNIST / Fashion-MNIST, class subsets and pixel preprocessing.
+"""Datasets: loading MNIST / Fashion-MNIST (found or fetched) or any image dataset of another source, class subsets
+and pixel preprocessing.
 
-Files are looked for in `data.dir` when set; else in the cache folder (`$VAE_DATA_DIR`, default
-`~/.cache/vae`), then in known system places; else they are fetched from the canonical URLs into the cache.
-Images stay uint8 of shape (N, 784) until a batch is preprocessed on device.
+MNIST's IDX files are looked for in `data.dir` when set; else in the cache folder (`$VAE_DATA_DIR`, default
+`~/.cache/vae`), then in known system places; else they are fetched from the canonical URLs into the cache. The
+other sources live in `vae/sources.py` (Kaggle CSV, TFDS) and `vae/images.py` (an .npz file, a folder of PNG /
+JPEG files).
+Images stay uint8 of shape (N, H, W, C) until a batch is preprocessed on device; labels are int32, -1 when the
+dataset has none.
 """
 import dataclasses
 import hashlib
+import math
 import os
 import shutil
 import tempfile
@@ -34,20 +39,36 @@ SYSTEM_DIRS = {
     'mnist': ('/usr/share/datasets/mnist',),
     'fashion_mnist': ('/usr/share/datasets/fashion-mnist',),
 }
-IMAGE_SIZE = 28 * 28
-SOURCES = {'csv': sources.load_csv, 'tfds': sources.load_tfds}  # Besides 'idx', the canonical files.
+MNIST_SIZE = 28  # Of the IDX and CSV files: 28 x 28 gray.
+SOURCES = ('csv',) + tuple(sources.READERS)  # Besides 'idx', the canonical files; csv serves only DATASETS too.
 
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-  """Train, test (and held-out validation) images as uint8 (N, 784), labels as int32 (N,), the class names."""
+  """Train, test (and held-out validation) images as uint8 (N, H, W, C), labels as int32 (N,), the class names.
+
+  An unlabelled dataset has labels -1 (one per image, so that slicing is one path) and no class names.
+  """
   train_images: np.ndarray
   train_labels: np.ndarray
   test_images: np.ndarray
   test_labels: np.ndarray
   class_names: tuple
-  validation_images: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, IMAGE_SIZE), np.uint8))
+  validation_images: np.ndarray = None  # None: none held out, (0, H, W, C) of the training images' shape.
   validation_labels: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0,), np.int32))
+
+  def __post_init__(self):
+    if self.validation_images is None:
+      object.__setattr__(self, 'validation_images', np.zeros((0,) + self.train_images.shape[1:], np.uint8))
+
+  @property
+  def image_shape(self):
+    """(H, W, C)."""
+    return tuple(int(d) for d in self.train_images.shape[1:])
+
+  @property
+  def has_labels(self):
+    return bool(self.class_names)
 
 
 def cache_dir():
@@ -116,37 +137,67 @@ def download(url, dest, dataset):
       os.remove(tmp)
 
 
-def load(name, data_dir=None, classes=None, source='idx'):
-  """Loads and validates dataset `name` from `source`; `classes` (e.g. (1, 8)) keeps only those labels."""
+def load(name, data_dir=None, classes=None, source='idx', image_size=None):
+  """Loads and validates dataset `name` from `source`; `classes` (e.g. (1, 8)) keeps only those labels.
+
+  `image_size` center-crops every image to a square and resizes it to image_size x image_size (images.crop_resize);
+  MNIST's own files (idx, csv) are 28 x 28 as they are. For npz and folder, `name` is only a label.
+  """
+  if source != 'idx' and source not in SOURCES:
+    raise VaeError(f'data.source={source!r}: unknown (allowed: idx, {", ".join(SOURCES)})')
+  if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer))
+                                 or image_size < 1):
+    raise VaeError(f'data.image_size={image_size!r}: expected a positive integer (or None: images as they are)')
+  if source in ('idx', 'csv'):
+    arrays, where = _load_mnist(name, data_dir, source, image_size)
+  else:
+    arrays, where = sources.READERS[source](name, data_dir, image_size), data_dir or f'tfds {name}'
+  class_names = tuple(arrays['class_names'])
+  labels = {}
+  for split in ('train', 'test'):
+    pixels, values = arrays[f'{split}_images'], arrays[f'{split}_labels']
+    if values is None:  # Unlabelled.
+      values = np.full(len(pixels), -1, np.int32)
+    elif len(pixels) != len(values):
+      raise VaeError(f'{where}: {split} set has {len(pixels)} images but {len(values)} labels')
+    elif len(values) and not 0 <= values.min() <= values.max() < len(class_names):
+      raise VaeError(f'{where}: {split}_labels outside 0..{len(class_names) - 1}')
+    if not len(pixels):
+      raise VaeError(f'{where}: the {split} set holds no images')
+    labels[split] = values.astype(np.int32)
+  train, test = arrays['train_images'], arrays['test_images']
+  if train.shape[1:] != test.shape[1:]:
+    raise VaeError(f'{where}: train images are {"x".join(map(str, train.shape[1:]))} but test images '
+                   f'{"x".join(map(str, test.shape[1:]))}')
+  data = Dataset(train, labels['train'], test, labels['test'], class_names)
+  return data if classes is None else subset(data, classes, name)
+
+
+def _load_mnist(name, data_dir, source, image_size):
+  """The arrays of MNIST or Fashion-MNIST from their IDX or Kaggle CSV files, and the folder they lie in."""
   if name not in DATASETS:
     raise VaeError(f'data.name={name!r}: unknown dataset (allowed: {", ".join(DATASETS)})')
+  if image_size not in (None, MNIST_SIZE):
+    raise VaeError(f'data.image_size={image_size}: {name} from data.source={source} is {MNIST_SIZE}x{MNIST_SIZE} '
+                   f'only (leave data.image_size unset)')
   if source == 'idx':
     folder = find_dir(name, data_dir)
     arrays = {}
     for key, filename in idx.FILES.items():
-      shape = (None, 28, 28) if key.endswith('images') else (None,)
+      shape = (None, MNIST_SIZE, MNIST_SIZE) if key.endswith('images') else (None,)
       arrays[key] = idx.read(_find_file(folder, filename), name, shape)
-  elif source in SOURCES:
-    folder = data_dir or f'tfds {name}'
-    arrays = SOURCES[source](name, data_dir)
   else:
-    raise VaeError(f'data.source={source!r}: unknown (allowed: idx, {", ".join(SOURCES)})')
-  for key, values in arrays.items():
-    if key.endswith('labels') and len(values) and not 0 <= values.min() <= values.max() < len(CLASS_NAMES[name]):
-      raise VaeError(f'{folder}: {key} outside 0..{len(CLASS_NAMES[name]) - 1}')
+    folder, arrays = data_dir, sources.load_csv(name, data_dir)
   for split in ('train', 'test'):
-    n_images, n_labels = len(arrays[f'{split}_images']), len(arrays[f'{split}_labels'])
-    if n_images != n_labels:
-      raise VaeError(f'{folder}: {split} set has {n_images} images but {n_labels} labels')
-  data = Dataset(arrays['train_images'].reshape(-1, IMAGE_SIZE), arrays['train_labels'].astype(np.int32),
-                 arrays['test_images'].reshape(-1, IMAGE_SIZE), arrays['test_labels'].astype(np.int32),
-                 CLASS_NAMES[name])
-  return data if classes is None else subset(data, classes, name)
+    arrays[f'{split}_images'] = arrays[f'{split}_images'][..., None]  # A view: (N, 28, 28) -> (N, 28, 28, 1).
+  return dict(arrays, class_names=CLASS_NAMES[name]), folder
 
 
 def subset(data, classes, name='dataset'):
   """Only the images whose label is in `classes`; labels keep their original values."""
   classes = tuple(int(c) for c in classes)
+  if not data.has_labels:
+    raise VaeError(f'data.classes={classes}: {name} has no labels to select classes by (leave data.classes unset)')
   absent = [c for c in classes if not 0 <= c < len(data.class_names)]
   if not classes or absent:
     raise VaeError(f'data.classes={classes}: {name} has classes 0..{len(data.class_names) - 1}')
@@ -157,6 +208,11 @@ def subset(data, classes, name='dataset'):
 
 
 VALIDATION_IMAGES = ('first', 'last')
+
+
+def flat(images):
+  """(N, H, W, C) images as (N, H*W*C), a view: what the models read."""
+  return images.reshape(images.shape[0], math.prod(images.shape[1:]))
 
 
 def hold_out(data, size, which='last'):
@@ -207,7 +263,7 @@ def eval_binarization_key(which):
 
 
 def binarize_once(images, which):
-  """uint8 images of the set `which` (one of EVAL_SETS) -> its one fixed binarization, uint8 0 / 255."""
+  """uint8 images of the set `which` (one of EVAL_SETS) -> its one fixed binarization, uint8 0 / 255, same shape."""
   return np.asarray(preprocess(images, 'binarize_dynamic', eval_binarization_key(which)) * 255, np.uint8)
 
 

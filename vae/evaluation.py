@@ -10,7 +10,7 @@ import numpy as np
 from scipy import stats
 from sklearn.decomposition import PCA
 
-from vae import figures, latent_metrics, records
+from vae import figures, latent_metrics, models, records
 
 TRAVERSAL_VALUES = np.linspace(-3.0, 3.0, 11)  # Standard-normal scores of prior quantiles: z itself under N(0, I).
 MAX_TRAVERSAL_DIMS = 10
@@ -18,29 +18,38 @@ INTERPOLATION_STEPS = 10
 # The PyTorch Fashion-MNIST write-up's (004) new clothes: the first test image's code plus each offset on every
 # dimension, -0.5 to 2.75 in steps of 0.25.
 OFFSETS = np.linspace(-0.5, 2.75, 14)
+SKIPPED = 'k-means and probe accuracy, and the class colours of the figures: the data have no labels'
 LOCATION_KEYS = ('source', 'dir')  # Of config.data: where the images were read from, not which (test_sources.py).
 
 
 def evaluate(model, config, dataset, test_images, train_images, test_metrics, history, workdir):
   """All metrics and figures of `model`; writes results.json, figures/ and report.md to `workdir`.
 
-  `test_images` / `train_images` are uint8 (N, 784) as the model was evaluated / trained on them (binarized once
+  `test_images` / `train_images` are uint8 (N, H*W*C) as the model was evaluated / trained on them (binarized once
   for dynamically binarized runs); `test_metrics` are the single-sample ELBO metrics of the test set; `history`
-  the records of metrics.jsonl.
+  the records of metrics.jsonl. Under a discrete (8-bit) likelihood, bits per dimension stand beside the nats;
+  without labels, what needs them (k-means and probe accuracy) is skipped and results.json says so.
   """
   seed = config.seed
   results = dict(test_metrics)
   results['test/nll_iw'] = float(-np.mean(model.log_likelihood(
       test_images, config.eval.iw_samples, seed=seed, progress=f'IW NLL ({config.eval.iw_samples} samples)')))
   results['eval/iw_samples'] = config.eval.iw_samples
+  per_bit = models.bits_per_dim(config.model)
+  if per_bit:
+    results['test/neg_elbo_bpd'] = results['test/neg_elbo'] * per_bit
+    results['test/nll_iw_bpd'] = results['test/nll_iw'] * per_bit
   mean, logvar = model.encode(test_images)
   kl_per_dim = latent_metrics.kl_per_dim(mean, logvar, model.prior(), seed=seed)
   results['test/active_units'] = latent_metrics.active_units(mean)
   results['test/kl_per_dim'] = [float(v) for v in kl_per_dim]
-  for name, value in latent_metrics.kmeans_scores(mean, dataset.test_labels, seed=seed).items():
-    results[f'latent/{name}'] = float(value)
-  results['latent/linear_probe_acc'] = float(latent_metrics.linear_probe_acc(
-      model.transform(train_images), dataset.train_labels, mean, dataset.test_labels, seed=seed))
+  if dataset.has_labels:
+    for name, value in latent_metrics.kmeans_scores(mean, dataset.test_labels, seed=seed).items():
+      results[f'latent/{name}'] = float(value)
+    results['latent/linear_probe_acc'] = float(latent_metrics.linear_probe_acc(
+        model.transform(train_images), dataset.train_labels, mean, dataset.test_labels, seed=seed))
+  else:
+    results['latent/skipped'] = SKIPPED
 
   folder = os.path.join(workdir, 'figures')
   os.makedirs(folder, exist_ok=True)
@@ -76,12 +85,14 @@ def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, fol
   paths = {name: os.path.join(folder, f'{name}.png') for name in (
       'reconstructions', 'originals_vs_reconstructions', 'samples', 'traversal', 'manifold', 'latent_scatter',
       'learning_curves', 'interpolation', 'offsets')}
-  originals = test_images[:2000].astype(np.float32) / 255.0
-  recons = model.decode(mean[:2000]).reshape(-1, 784)  # model.reconstruct, without encoding the images again.
+  shape = model.image_shape
+  images = lambda x, *lead: np.asarray(x).reshape(lead + shape)  # Figures draw (..., H, W, C) in [0, 1].
+  originals = images(test_images[:2000].astype(np.float32) / 255.0, -1)
+  recons = images(model.decode(mean[:2000]), -1)  # model.reconstruct, without encoding the images again.
   labels = dataset.test_labels[:2000]
   figures.reconstructions(originals, recons, labels, dataset.class_names, paths['reconstructions'])
   figures.originals_vs_reconstructions(originals, recons, paths['originals_vs_reconstructions'])
-  figures.samples(model.generate(n=100, seed=config.seed).reshape(-1, 784), paths['samples'])
+  figures.samples(images(model.generate(n=100, seed=config.seed), -1), paths['samples'])
 
   latent_dim = mean.shape[1]
   by_kl = np.argsort(-kl_per_dim, kind='stable')  # The most informative dimensions first.
@@ -89,7 +100,7 @@ def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, fol
   prior = model.prior()
   z = np.repeat(mean[:1], len(dims) * len(TRAVERSAL_VALUES), axis=0).reshape(len(dims), len(TRAVERSAL_VALUES), -1)
   z[np.arange(len(dims)), :, dims] = prior_quantiles(prior, stats.norm.cdf(TRAVERSAL_VALUES), dims)
-  figures.traversal(model.decode(z.reshape(-1, latent_dim)).reshape(len(dims), len(TRAVERSAL_VALUES), 784),
+  figures.traversal(images(model.decode(z.reshape(-1, latent_dim)), len(dims), len(TRAVERSAL_VALUES)),
                     TRAVERSAL_VALUES, dims, paths['traversal'],
                     title='Latent traversals at prior quantiles (columns: standard-normal scores)')
 
@@ -102,7 +113,7 @@ def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, fol
   z = np.repeat(mean[:1], n * n, axis=0).reshape(n, n, -1)
   z[:, :, pair[0]] = grids[0][None, :]
   z[:, :, pair[1]] = grids[1][:, None]  # figures.manifold draws row 0 at the bottom.
-  figures.manifold(model.decode(z.reshape(-1, latent_dim)).reshape(n, n, 784), grids, pair, paths['manifold'])
+  figures.manifold(images(model.decode(z.reshape(-1, latent_dim)), n, n), grids, pair, paths['manifold'])
 
   if latent_dim == 2:
     figures.latent_scatter(mean, dataset.test_labels, dataset.class_names, paths['latent_scatter'])
@@ -113,12 +124,12 @@ def _figures(model, config, dataset, test_images, mean, kl_per_dim, history, fol
                            title=f'Test latent means ({latent_dim}-D, PCA to 2-D)')
   figures.learning_curves(history, paths['learning_curves'])
 
-  figures.offsets(model.decode(mean[:1] + OFFSETS[:, None]), OFFSETS, paths['offsets'])
+  figures.offsets(images(model.decode(mean[:1] + OFFSETS[:, None]), -1), OFFSETS, paths['offsets'])
 
   ends = _interpolation_pairs(dataset.test_labels)
   t = np.linspace(0.0, 1.0, INTERPOLATION_STEPS)[None, :, None]
   z = (1 - t) * mean[ends[:, 0]][:, None] + t * mean[ends[:, 1]][:, None]
-  figures.interpolation(model.decode(z.reshape(-1, latent_dim)).reshape(len(ends), INTERPOLATION_STEPS, 784),
+  figures.interpolation(images(model.decode(z.reshape(-1, latent_dim)), len(ends), INTERPOLATION_STEPS),
                         paths['interpolation'])
   return paths
 
@@ -153,11 +164,16 @@ def _interpolation_pairs(labels, num_pairs=5):
 def report(config, results, paths, workdir):
   """report.md: what was trained, the metrics table and the figures inline."""
   m = config.model
+  shape = ' x '.join(map(str, models.image_shape(m)))
+  units = 'nats per image (`_bpd`: bits per dimension, NLL / (H W C ln 2))' if models.bits_per_dim(m) else \
+      'nats per image'
   lines = [f'# {config.data.name}: {m.name} VAE, latent {m.latent_dim}, {m.likelihood} likelihood', '',
-           f'Epoch {results.get("epoch")}, step {results.get("step")}. All figures in nats per image.', '',
-           '| metric | value |', '|---|---|']
+           f'Images {shape}. Epoch {results.get("epoch")}, step {results.get("step")}. All figures in {units}.', '']
+  if 'latent/skipped' in results:
+    lines += [f'Skipped: {results["latent/skipped"]}.', '']
+  lines += ['| metric | value |', '|---|---|']
   for key, value in results.items():
-    if key not in ('test/kl_per_dim', 'config'):  # The config has its own section below.
+    if key not in ('test/kl_per_dim', 'config', 'latent/skipped'):  # The config has its own section below.
       lines.append(f'| `{key}` | {value:.4g} |' if isinstance(value, float) else f'| `{key}` | {value} |')
   lines += ['', '## Figures', '']
   for name, path in paths.items():

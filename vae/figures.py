@@ -1,8 +1,10 @@
 """The paper's figures as PNG files from plain numpy arrays: image grids (reconstructions, samples, traversals,
-interpolations, the 2-D manifold), a scatter of latent means and learning curves. Images are flat 784 = 28x28 in [0, 1].
+interpolations, the 2-D manifold), a scatter of latent means and learning curves. Images are (..., H, W, C) in [0, 1] of
+any size, C = 1 (gray, drawn with the gray colormap) or 3 (RGB); NaN pixels are blank (white).
 
-Every figure has a fixed pixel size (never bbox_inches='tight'): `SIZES[name]`, or `grid_size(rows, cols, row_labels)`
-for image grids. Figures are `matplotlib.figure.Figure`s on the Agg canvas, never pyplot: no global state to close.
+Every figure has a fixed pixel size (never bbox_inches='tight'): `SIZES[name]`, or
+`grid_size(rows, cols, row_labels, image_shape)` for image grids. Figures are `matplotlib.figure.Figure`s on the Agg
+canvas, never pyplot: no global state to close.
 """
 import math
 
@@ -12,11 +14,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-SIDE = 28
 # A power of two, so width / DPI * DPI is exact: Agg truncates the canvas to int(inches * dpi), and with
 # DPI = 100 float rounding would lose a pixel on some widths (29 / 100 * 100 < 29).
 DPI = 128
-SCALE = 2  # Screen pixels per image pixel in image grids: crisp, nearest-neighbour tiles.
+# Image grids draw each image pixel as a square of `scale(image_shape)` screen pixels (nearest neighbour, crisp), so
+# that a tile is about TILE_PIXELS wide: 2 for 28 x 28 (MNIST) and 32 x 32 (CIFAR), 8 for 8 x 8, 1 from 64 x 64 up.
+TILE_PIXELS = 64
 PAD = 1  # Image pixels of blank between tiles of a grid.
 # Margins of image grids in screen pixels: title and column labels on top, row labels (class names) at the left.
 TOP, BOTTOM, LABEL_WIDTH, MARGIN = 70, 12, 150, 12
@@ -28,10 +31,17 @@ TITLE_PT, LABEL_PT, TICK_PT = 12, 9, 8
 _CMAP = colormaps['gray'].with_extremes(bad='white')  # NaN marks the gaps between tiles and empty cells.
 
 
-def grid_size(rows, cols, row_labels=True):
-  """(width, height) in pixels of an image grid of rows x cols; e.g. 10 x 10 with row labels is (740, 660)."""
-  width = SCALE * (cols * (SIDE + PAD) - PAD) + (LABEL_WIDTH if row_labels else MARGIN) + MARGIN
-  return max(width, MIN_WIDTH), SCALE * (rows * (SIDE + PAD) - PAD) + TOP + BOTTOM
+def scale(image_shape):
+  """Screen pixels per image pixel for images of `image_shape` (H, W, ...): max(1, TILE_PIXELS // max(H, W))."""
+  return max(1, TILE_PIXELS // max(image_shape[:2]))
+
+
+def grid_size(rows, cols, row_labels=True, image_shape=(28, 28)):
+  """(width, height) in pixels of a grid of rows x cols images of `image_shape` (H, W, ...); e.g. 10 x 10 of
+  28 x 28 with row labels is (740, 660)."""
+  (h, w), s = image_shape[:2], scale(image_shape)
+  width = s * (cols * (w + PAD) - PAD) + (LABEL_WIDTH if row_labels else MARGIN) + MARGIN
+  return max(width, MIN_WIDTH), s * (rows * (h + PAD) - PAD) + TOP + BOTTOM
 
 
 def square_shape(n):
@@ -41,13 +51,17 @@ def square_shape(n):
 
 
 def tile(images, rows, cols, pad=0):
-  """Stitches up to rows*cols flat images (row-major) into one 2-D array, `pad` NaN pixels apart; empty cells NaN."""
-  images = np.asarray(images, np.float64).reshape(-1, SIDE, SIDE)
-  cells = np.full((rows * cols, SIDE, SIDE), np.nan)
+  """Stitches up to rows*cols images (N, H, W, C) (row-major) into one (rows*(H+pad)-pad, cols*(W+pad)-pad, C)
+  array, `pad` NaN pixels apart; empty cells NaN."""
+  images = np.asarray(images, np.float64)
+  if images.ndim != 4 or images.shape[-1] not in (1, 3):
+    raise ValueError(f'images must be shaped (N, H, W, C) with C = 1 or 3, got {images.shape}')
+  h, w, c = images.shape[1:]
+  cells = np.full((rows * cols, h, w, c), np.nan)
   cells[:len(images)] = images[:rows * cols]
-  cells = np.pad(cells.reshape(rows, cols, SIDE, SIDE), ((0, 0), (0, 0), (0, pad), (0, pad)),
+  cells = np.pad(cells.reshape(rows, cols, h, w, c), ((0, 0), (0, 0), (0, pad), (0, pad), (0, 0)),
                  constant_values=np.nan)
-  canvas = cells.transpose(0, 2, 1, 3).reshape(rows * (SIDE + pad), cols * (SIDE + pad))
+  canvas = cells.transpose(0, 2, 1, 3, 4).reshape(rows * (h + pad), cols * (w + pad), c)
   return canvas[:canvas.shape[0] - pad, :canvas.shape[1] - pad]
 
 
@@ -70,22 +84,28 @@ def per_class(labels, rows=10, cols=10):
 
 
 def reconstructions(originals, recons, labels, class_names, path, title='Reconstructions of test images, by class'):
-  """A 10 x 10 grid of `recons` (flat, aligned with `labels`), the first of each class present, rows by class.
+  """A 10 x 10 grid of `recons` (N, H, W, C), aligned with `labels`: the first of each class present, rows by class.
 
   `originals` is accepted so callers can pass the pair; only the reconstructions are drawn. The class name stands
-  at the first row of its group. Size: `grid_size(10, 10)`.
+  at the first row of its group. Unlabelled data (labels all -1, `class_names` ()) are one class with no name: the
+  first 100, without row labels. Size: `grid_size(10, 10, bool(class_names), recons.shape[1:])`.
   """
   del originals
   indices, classes = per_class(labels)
   recons = np.asarray(recons)
-  images = np.where(indices[:, None] >= 0, recons[np.maximum(indices, 0)], np.nan)
-  names = [class_names[c] if r == 0 or classes[r - 1] != c else '' for r, c in enumerate(classes)]
+  images = np.where((indices >= 0).reshape(-1, 1, 1, 1), recons[np.maximum(indices, 0)], np.nan)
+  names = None  # No row labels for unlabelled data.
+  if class_names:
+    names = [class_names[c] if r == 0 or classes[r - 1] != c else '' for r, c in enumerate(classes)]
   _image_grid(images, len(classes), 10, path, title, row_labels=names)
 
 
 def originals_vs_reconstructions(originals, recons, path, pairs=2, cols=10,
                                  title='Test images and their reconstructions'):
-  """`pairs` pairs of rows of `cols` images: originals above their reconstructions. Size: `grid_size(2*pairs, cols)`."""
+  """`pairs` pairs of rows of `cols` images (N, H, W, C): originals above their reconstructions.
+
+  Size: `grid_size(2*pairs, cols, image_shape=recons.shape[1:])`.
+  """
   originals, recons = np.asarray(originals), np.asarray(recons)
   rows = []
   for p in range(pairs):
@@ -95,53 +115,54 @@ def originals_vs_reconstructions(originals, recons, path, pairs=2, cols=10,
 
 
 def samples(images, path, title='Samples from the prior'):
-  """A square-ish grid of flat images (see `square_shape`). Size: `grid_size(*square_shape(n), row_labels=False)`."""
+  """A square-ish grid of images (N, H, W, C) (see `square_shape`).
+
+  Size: `grid_size(*square_shape(N), row_labels=False, image_shape=images.shape[1:])`.
+  """
   rows, cols = square_shape(len(images))
   _image_grid(images, rows, cols, path, title)
 
 
 def traversal(images, values, dims, path, title='Latent traversals'):
-  """Images (D, S, 784): row d sweeps z[dims[d]] over the S `values`. Size: `grid_size(D, S)`."""
+  """Images (D, S, H, W, C): row d sweeps z[dims[d]] over the S `values`. Size: `grid_size(D, S, ...)`."""
   images = np.asarray(images)
   num_dims, num_values = images.shape[:2]
-  _image_grid(images.reshape(-1, SIDE * SIDE), num_dims, num_values, path, title,
+  _image_grid(images.reshape(-1, *images.shape[2:]), num_dims, num_values, path, title,
               row_labels=[f'z[{d}]' for d in dims], col_labels=[f'{v:.3g}' for v in values])
 
 
 def interpolation(images, path, title='Interpolations between test images'):
-  """Images (P, S, 784): row p decodes a path of S steps, its ends the endpoints' reconstructions.
+  """Images (P, S, H, W, C): row p decodes a path of S steps, its ends the endpoints' reconstructions.
 
-  Columns are labelled with the fraction t of the way along. Size: `grid_size(P, S, row_labels=False)`.
+  Columns are labelled with the fraction t of the way along. Size: `grid_size(P, S, row_labels=False, ...)`.
   """
   images = np.asarray(images)
   num_paths, num_steps = images.shape[:2]
-  _image_grid(images.reshape(-1, SIDE * SIDE), num_paths, num_steps, path, title,
+  _image_grid(images.reshape(-1, *images.shape[2:]), num_paths, num_steps, path, title,
               col_labels=[f'{t:.2g}' for t in np.linspace(0, 1, num_steps)])
 
 
 def offsets(images, values, path, title='One test image\'s code shifted by the same offset on every dimension'):
-  """Images (S, 784): one row, column s decoded at z + values[s] (every dimension), labelled with the offset."""
-  images = np.asarray(images)
-  _image_grid(images.reshape(-1, SIDE * SIDE), 1, len(images), path, title,
-              col_labels=[f'{v:+.2f}' for v in values])
+  """Images (S, H, W, C): one row, column s decoded at z + values[s] (every dimension), labelled with the offset."""
+  _image_grid(images, 1, len(images), path, title, col_labels=[f'{v:+.2f}' for v in values])
 
 
 def manifold(images, grid_values, dims, path, title='Learned 2-D manifold'):
-  """Images (n, n, 784), images[i, j] decoded at z[dims[0]] = grid_values[0][j], z[dims[1]] = grid_values[1][i].
+  """Images (n, n, H, W, C), images[i, j] decoded at z[dims[0]] = grid_values[0][j], z[dims[1]] = grid_values[1][i].
 
   Drawn as one image with z[dims[1]] growing upwards, ticks at a few grid values. Size: `SIZES['manifold']`.
   """
   images = np.asarray(images)
-  n = images.shape[0]
-  canvas = tile(images[::-1].reshape(-1, SIDE * SIDE), n, n)  # Row i = 0 (lowest value) at the bottom.
+  n, (h, w) = images.shape[0], images.shape[2:4]
+  canvas = tile(images[::-1].reshape(-1, *images.shape[2:]), n, n)  # Row i = 0 (lowest value) at the bottom.
   width, height = SIZES['manifold']
   fig = _figure(width, height)
   ax = fig.add_axes([100 / width, 80 / height, 640 / width, 640 / height])
-  ax.imshow(canvas, cmap=_CMAP, vmin=0, vmax=1)
+  _show(ax, canvas)
   ticks = np.unique(np.linspace(0, n - 1, min(n, 5)).round().astype(int))
-  centers = ticks * SIDE + (SIDE - 1) / 2
-  ax.set_xticks(centers, [f'{grid_values[0][j]:.2g}' for j in ticks], fontsize=TICK_PT)
-  ax.set_yticks(canvas.shape[0] - 1 - centers, [f'{grid_values[1][i]:.2g}' for i in ticks], fontsize=TICK_PT)
+  ax.set_xticks(ticks * w + (w - 1) / 2, [f'{grid_values[0][j]:.2g}' for j in ticks], fontsize=TICK_PT)
+  ax.set_yticks(canvas.shape[0] - 1 - (ticks * h + (h - 1) / 2), [f'{grid_values[1][i]:.2g}' for i in ticks],
+                fontsize=TICK_PT)
   ax.set_xlabel(f'z[{dims[0]}]', fontsize=LABEL_PT)
   ax.set_ylabel(f'z[{dims[1]}]', fontsize=LABEL_PT)
   ax.set_title(title, fontsize=TITLE_PT)
@@ -150,18 +171,24 @@ def manifold(images, grid_values, dims, path, title='Learned 2-D manifold'):
 
 def latent_scatter(points, labels, class_names, path, xlabel='z[0]', ylabel='z[1]',
                    title='Latent means of test images'):
-  """(N, 2) points, each class its own tab10 colour and marker (by class index). Size: `SIZES['latent_scatter']`."""
-  points, labels = np.asarray(points), np.asarray(labels)
+  """(N, 2) points, each class its own tab10 colour and marker (by class index). Size: `SIZES['latent_scatter']`.
+
+  Unlabelled data (`class_names` ()) are one class, 0's colour, with no name and no legend.
+  """
+  points = np.asarray(points)
+  labels = np.asarray(labels) if class_names else np.zeros(len(points), np.int64)
+  names = class_names or ('_unlabelled',)  # matplotlib leaves labels starting with '_' out of a legend.
   fig = _figure(*SIZES['latent_scatter'], layout='constrained')
   ax = fig.add_subplot()
   colors = colormaps['tab10'].colors
   for c in np.unique(labels):
     xy = points[labels == c]
     ax.scatter(xy[:, 0], xy[:, 1], s=6, alpha=0.5, linewidths=0, color=colors[c % 10], marker=MARKERS[c % 10],
-               label=class_names[c])
-  legend = fig.legend(loc='outside right center', fontsize=LABEL_PT, markerscale=2.5, frameon=False)
-  for handle in legend.legend_handles:
-    handle.set_alpha(1)
+               label=names[c])
+  if class_names:
+    legend = fig.legend(loc='outside right center', fontsize=LABEL_PT, markerscale=2.5, frameon=False)
+    for handle in legend.legend_handles:
+      handle.set_alpha(1)
   ax.set_xlabel(xlabel, fontsize=LABEL_PT)
   ax.set_ylabel(ylabel, fontsize=LABEL_PT)
   ax.tick_params(labelsize=TICK_PT)
@@ -227,31 +254,41 @@ def y_limits(lines):
 
 
 def _fill(images, n):
-  """`images` padded with NaN images to n of them."""
-  out = np.full((n, SIDE * SIDE), np.nan)
+  """`images` (N, H, W, C) padded with NaN images to n of them."""
+  out = np.full((n, *images.shape[1:]), np.nan)
   out[:len(images)] = images[:n]
   return out
 
 
 def _image_grid(images, rows, cols, path, title, row_labels=None, col_labels=None):
-  """Draws flat images as a rows x cols grid at exactly SCALE screen pixels per image pixel, and saves it."""
+  """Draws images (N, H, W, C) as a rows x cols grid at exactly `scale` screen pixels per image pixel, and saves it."""
+  images = np.asarray(images)
   canvas = tile(images, rows, cols, PAD)
-  width, height = grid_size(rows, cols, row_labels is not None)
+  h, w = images.shape[1:3]
+  s = scale((h, w))
+  width, height = grid_size(rows, cols, row_labels is not None, (h, w))
   fig = _figure(width, height)
   label_width = LABEL_WIDTH if row_labels is not None else MARGIN
-  left = (width + label_width - MARGIN - SCALE * canvas.shape[1]) // 2  # Centred in any room MIN_WIDTH adds.
-  ax = fig.add_axes([left / width, BOTTOM / height, SCALE * canvas.shape[1] / width, SCALE * canvas.shape[0] / height])
-  ax.imshow(canvas, cmap=_CMAP, vmin=0, vmax=1, interpolation='nearest')
-  centers = np.arange(max(rows, cols)) * (SIDE + PAD) + (SIDE - 1) / 2
+  left = (width + label_width - MARGIN - s * canvas.shape[1]) // 2  # Centred in any room MIN_WIDTH adds.
+  ax = fig.add_axes([left / width, BOTTOM / height, s * canvas.shape[1] / width, s * canvas.shape[0] / height])
+  _show(ax, canvas, interpolation='nearest')
   labelled = [r for r in range(rows) if row_labels is not None and row_labels[r]]
-  ax.set_yticks(centers[labelled], [row_labels[r] for r in labelled], fontsize=LABEL_PT)
-  ax.set_xticks(centers[:cols] if col_labels else [], col_labels or [], fontsize=TICK_PT)
+  ax.set_yticks(np.array(labelled) * (h + PAD) + (h - 1) / 2, [row_labels[r] for r in labelled], fontsize=LABEL_PT)
+  ax.set_xticks(np.arange(cols) * (w + PAD) + (w - 1) / 2 if col_labels else [], col_labels or [], fontsize=TICK_PT)
   ax.xaxis.set_ticks_position('top')
   ax.tick_params(length=0)
   ax.spines[:].set_visible(False)
   # Wrapped rather than clipped should a long title outgrow even MIN_WIDTH.
   fig.text(0.5, 1 - 10 / height, title, ha='center', va='top', fontsize=TITLE_PT, wrap=True)
   _save(fig, path)
+
+
+def _show(ax, canvas, **kwargs):
+  """imshow of a (h, w, C) canvas in [0, 1]: gray through the gray colormap, RGB as it is; NaN white either way."""
+  if canvas.shape[-1] == 1:
+    ax.imshow(canvas[..., 0], cmap=_CMAP, vmin=0, vmax=1, **kwargs)
+  else:
+    ax.imshow(np.clip(np.nan_to_num(canvas, nan=1.0), 0, 1), **kwargs)
 
 
 def _figure(width, height, layout=None):

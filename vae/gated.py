@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from vae import models
 from vae.models import IMAGE_SIZE, VAE
 
 HE = nnx.initializers.variance_scaling(2.0, 'fan_in', 'normal')  # std sqrt(2 / fan_in), as the VampPrior code.
@@ -41,12 +42,13 @@ class GatedEncoder(nnx.Module):
 
 
 class GatedDecoder(nnx.Module):
-  """z -> gated layers -> 784 logits, clipped so that the probabilities stay in PROBABILITY_BOUNDS."""
+  """z -> gated layers -> `output_size` outputs (784 logits by default), clipped so that Bernoulli probabilities
+  stay in PROBABILITY_BOUNDS."""
 
-  def __init__(self, widths, latent_dim, *, rngs):
+  def __init__(self, widths, latent_dim, *, output_size=IMAGE_SIZE, rngs):
     sizes = (latent_dim,) + tuple(widths)
     self.layers = nnx.List([GatedDense(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
-    self.out = nnx.Linear(sizes[-1], IMAGE_SIZE, kernel_init=HE, rngs=rngs)
+    self.out = nnx.Linear(sizes[-1], output_size, kernel_init=HE, rngs=rngs)
 
   def __call__(self, z):
     for layer in self.layers:
@@ -62,5 +64,7 @@ def clip_logits(logits):
 
 def gated_vae(model_config, *, rngs):
   """The VampPrior code's VAE (Tomczak & Welling, 2018): gated dense layers, He init, bounded log-variance."""
-  return VAE(GatedEncoder(model_config.encoder_widths, model_config.latent_dim, rngs=rngs),
-             GatedDecoder(model_config.decoder_widths, model_config.latent_dim, rngs=rngs))
+  return VAE(GatedEncoder(model_config.encoder_widths, model_config.latent_dim,
+                          input_size=models.input_size(model_config), rngs=rngs),
+             GatedDecoder(model_config.decoder_widths, model_config.latent_dim,
+                          output_size=models.output_size(model_config), rngs=rngs))

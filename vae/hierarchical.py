@@ -143,14 +143,20 @@ Q_Z1_CONVS = ((3, 1, 32), (3, 2, 32), (3, 1, 64), (3, 2, 64), (3, 1, 6))
 def gated_hvae(model_config, *, rngs):
   """The HVAE: every network gated dense layers of 300; z2 of model.latent_dim, z1 of model.z1_dim (40 each in
   their code)."""
-  return TwoLevelVAE(GatedEncoder((300, 300), model_config.latent_dim, rngs=rngs),
-                     GatedDense(IMAGE_SIZE, 300, rngs=rngs), GatedDecoder((300,), 600, rngs=rngs), 300,
+  size = models.input_size(model_config)
+  return TwoLevelVAE(GatedEncoder((300, 300), model_config.latent_dim, input_size=size, rngs=rngs),
+                     GatedDense(size, 300, rngs=rngs),
+                     GatedDecoder((300,), 600, output_size=models.output_size(model_config), rngs=rngs), 300,
                      model_config.z1_dim, model_config.latent_dim, rngs=rngs)
 
 
 def conv_hvae(model_config, *, rngs):
   """The convHVAE: q(z2|x) and x's features for q(z1|x, z2) gated convolutions to 294 features, p(x|z1, z2)
-  ConvPixels; the networks between codes as the HVAE's."""
+  ConvPixels; the networks between codes as the HVAE's. 28 x 28 gray images only, with one output per pixel."""
+  shape, likelihood = models.image_shape(model_config), models.likelihood_of(model_config)
+  if shape != (28, 28, 1) or likelihood.outputs_per_pixel() != 1:
+    raise models.ShapeError(f'the convHVAE takes 28 x 28 x 1 images with one output per pixel (Bernoulli or '
+                            f'Gaussian); got {" x ".join(map(str, shape))}, {model_config.likelihood} likelihood')
   impl = conv.conv_impl(model_config.get('conv_impl', 'auto'))
   return TwoLevelVAE(ConvEncoder(Q_Z2_CONVS, model_config.latent_dim, impl=impl, rngs=rngs),
                      ConvFeatures(Q_Z1_CONVS, impl=impl, rngs=rngs), ConvPixels(impl=impl, rngs=rngs), 294,
@@ -197,7 +203,9 @@ def two_layer(model_config, *, rngs):
   """x -> encoder_widths -> z1 (model.z1_dim) -> z1_widths -> z2 (model.latent_dim), mirrored for generation;
   Burda et al.: 200-200 to 100, then 100-100 to 50, tanh."""
   act, z1, z2 = models.ACTIVATIONS[model_config.activation], model_config.z1_dim, model_config.latent_dim
-  return BottomUpVAE(models.DenseEncoder(model_config.encoder_widths, z1, act, rngs=rngs),
+  return BottomUpVAE(models.DenseEncoder(model_config.encoder_widths, z1, act, input_size=models.input_size(
+                         model_config), rngs=rngs),
                      models.DenseEncoder(model_config.z1_widths, z2, act, input_size=z1, rngs=rngs),
                      models.DenseEncoder(model_config.z1_widths, z1, act, input_size=z2, rngs=rngs),
-                     models.DenseDecoder(model_config.decoder_widths, z1, act, rngs=rngs), z2)
+                     models.DenseDecoder(model_config.decoder_widths, z1, act,
+                                         output_size=models.output_size(model_config), rngs=rngs), z2)

@@ -76,17 +76,17 @@ def _largest_intermediate(fn, shape):
   return max(math.prod(v.aval.shape) for eqn in jaxpr.eqns for v in eqn.outvars)
 
 
-def model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, sigma, exemplars=None):
-  """IW estimate of log p(x) per image of the batch `x` (B, 784) under the VAE (graphdef, params), of any number
-  of levels (under the exemplar prior, given its models.Exemplars): the x-only work (models' `infer`) once, the
-  draws in chunks."""
+def model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, exemplars=None):
+  """IW estimate of log p(x) per image of the batch `x` (B, H*W*C) under the VAE (graphdef, params) and its
+  `likelihood` (vae/likelihoods.py), of any number of levels (under the exemplar prior, given its
+  models.Exemplars): the x-only work (models' `infer`) once, the draws in chunks."""
   extra = () if exemplars is None else (exemplars,)
   inferred = models.apply(graphdef, params, 'infer', x, *extra)
   noise_shape = x.shape[:-1] + (models.apply(graphdef, params, 'noise_size', inferred),)
 
   def log_weight(eps):
     logits, levels = models.apply(graphdef, params, 'draw', inferred, eps)
-    return losses.log_weight(losses.log_likelihood(logits, x, likelihood, sigma), levels)
+    return losses.log_weight(likelihood.log_prob(logits, x), levels)
 
   # Per draw of the batch: the largest array of its log-weight (decoder, image), or the prior's B x K x D squared
   # distances (inside the mixture's custom gradient, which the jaxpr's top level does not show).

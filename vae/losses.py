@@ -1,7 +1,8 @@
 """Log-likelihoods, the KL term and the negative ELBO: pure functions, every figure in nats per image.
 
-Conventions: images and decoder outputs are flat (..., 784); sums run over the last axis, so every function
-returns one value per image and broadcasts over any leading (batch, sample) axes.
+Conventions: images and decoder outputs are flat (..., H*W*C); sums run over the last axis, so every function
+returns one value per image and broadcasts over any leading (batch, sample) axes. The likelihoods p(x|z) built on
+the first two are vae/likelihoods.py's.
 """
 import functools
 import math
@@ -10,7 +11,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-LIKELIHOODS = ('bernoulli', 'gaussian')
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -187,21 +187,6 @@ def log_weight(log_px_z, levels):
   """log w = log p(x|z) + sum over levels of (log p(z_l | above) - log q(z_l | x, ...)): its mean over draws is the
   ELBO, its log-mean-exp over k draws the IWAE bound (Burda et al., 2016)."""
   return log_px_z - kl(levels, 'sample')
-
-
-def log_likelihood(decoder_out, x, likelihood, sigma=1.0):
-  """log p(x | z) from the decoder's output: Bernoulli logits, or Gaussian means through a sigmoid."""
-  if likelihood == 'bernoulli':
-    return bernoulli_log_prob(decoder_out, x)
-  if likelihood == 'gaussian':
-    return gaussian_log_prob(jax.nn.sigmoid(decoder_out), x, sigma)
-  raise ValueError(f'unknown likelihood {likelihood!r} (allowed: {", ".join(LIKELIHOODS)})')
-
-
-def pixel_mean(decoder_out, likelihood):
-  """E[x | z]: Bernoulli probabilities or Gaussian means, both the sigmoid of the decoder's output."""
-  del likelihood  # Both likelihoods parameterise their mean by a sigmoid.
-  return jax.nn.sigmoid(decoder_out)
 
 
 def batch_metrics(recon, kl, beta):

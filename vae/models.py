@@ -1,26 +1,63 @@
 """Encoders, decoders and the VAE as Flax NNX modules, and the functional boundary the training code uses.
 
 `init` splits a module once into a static graph definition and a pure dict of parameters; `apply` merges them
-inside pure, jit-able functions. Images enter flat, (N, 784); decoders return flat logits, (N, 784).
+inside pure, jit-able functions. Images of `model.image_shape` (H, W, C) enter flat, (N, H*W*C); decoders return the
+likelihood's flat outputs, (N, H*W*P), P per pixel (vae/likelihoods.py: P = C for Bernoulli and Gaussian).
 
 Every model is scored through one interface, whatever its number of stochastic levels: `infer(x)` computes what
 the draws need once per batch, `draw(inferred, eps)` turns standard-normal noise into the decoder's logits and the
 levels (losses.Level: each z with its posterior and prior), from which losses.log_weight and losses.kl follow.
 `encode`, `decode` and `prior` are the top level's, for the latent metrics and figures.
 """
+import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from vae import conv, losses, registry
+from vae import conv, likelihoods, losses, registry
 
 ACTIVATIONS = {
     'relu': jax.nn.relu, 'tanh': jnp.tanh, 'softplus': jax.nn.softplus, 'elu': jax.nn.elu, 'gelu': jax.nn.gelu,
     'leaky_relu': jax.nn.leaky_relu, 'sigmoid': jax.nn.sigmoid,
 }
 IMAGE_SIZE = 28 * 28
+DEFAULT_IMAGE_SHAPE = (28, 28, 1)  # A config saved before model.image_shape existed: the MNIST family's.
+
+
+class ShapeError(ValueError):
+  """A model that cannot take the images' shape (vae/validation.py says so in one line, before anything runs)."""
+
+
+def image_shape(model_config):
+  """(H, W, C) of the images `config.model` is built for."""
+  return tuple(int(d) for d in (model_config.get('image_shape') or DEFAULT_IMAGE_SHAPE))
+
+
+def likelihood_of(model_config):
+  """The likelihood (vae/likelihoods.py) `config.model` names, for images of its shape."""
+  return likelihoods.make(model_config.get('likelihood', 'bernoulli'), sigma=model_config.get('sigma', 1.0),
+                          num_mixtures=model_config.get('num_mixtures', 10), channels=image_shape(model_config)[-1])
+
+
+def input_size(model_config):
+  """H * W * C: a flat image's size."""
+  return math.prod(image_shape(model_config))
+
+
+def bits_per_dim(model_config):
+  """The factor from nats per image to bits per dimension, 1 / (H W C ln 2), under a discrete (8-bit) likelihood;
+  0 under the others, whose densities (Gaussian) or cross-entropies of gray pixels (Bernoulli) are not bits."""
+  if not likelihood_of(model_config).discrete:
+    return 0.0
+  return 1.0 / (input_size(model_config) * math.log(2))
+
+
+def output_size(model_config):
+  """H * W * P: the decoder's flat output size under the config's likelihood."""
+  height, width, _ = image_shape(model_config)
+  return height * width * likelihood_of(model_config).outputs_per_pixel()
 
 
 class DenseEncoder(nnx.Module):
@@ -40,10 +77,10 @@ class DenseEncoder(nnx.Module):
 
 
 class DenseDecoder(nnx.Module):
-  """z -> hidden layers -> 784 logits."""
+  """z -> hidden layers -> `output_size` outputs (784 logits by default)."""
 
-  def __init__(self, widths, latent_dim, activation, *, rngs):
-    sizes = (latent_dim,) + tuple(widths) + (IMAGE_SIZE,)
+  def __init__(self, widths, latent_dim, activation, *, output_size=IMAGE_SIZE, rngs):
+    sizes = (latent_dim,) + tuple(widths) + (output_size,)
     self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
     self.activation = activation
 
@@ -54,22 +91,23 @@ class DenseDecoder(nnx.Module):
 
 
 class ConvEncoder(nnx.Module):
-  """Conv 32 -> Conv 64 stride 2 -> Conv 64 -> Conv 64 -> Dense 32 -> (mean, logvar); 3x3 kernels, 'SAME'."""
+  """Conv 32 -> `downsamples` x Conv 64 stride 2 -> Conv 64 -> Conv 64 -> Dense 32 -> (mean, logvar); 3x3 kernels,
+  'SAME'. Images of any (H, W, C) whose H and W divide by 2^downsamples."""
 
-  def __init__(self, latent_dim, activation, *, impl='patch', rngs):
-    self.convs = nnx.List([
-        conv.Conv(1, 32, impl=impl, rngs=rngs),
-        conv.Conv(32, 64, strides=(2, 2), impl=impl, rngs=rngs),
-        conv.Conv(64, 64, impl=impl, rngs=rngs),
-        conv.Conv(64, 64, impl=impl, rngs=rngs),
-    ])
-    self.dense = nnx.Linear(14 * 14 * 64, 32, rngs=rngs)
+  def __init__(self, latent_dim, activation, *, image_shape=DEFAULT_IMAGE_SHAPE, downsamples=1, impl='patch', rngs):
+    height, width, channels = check_conv_shape(image_shape, downsamples)
+    self.convs = nnx.List(
+        [conv.Conv(channels, 32, impl=impl, rngs=rngs), conv.Conv(32, 64, strides=(2, 2), impl=impl, rngs=rngs)]
+        + [conv.Conv(64, 64, strides=(2, 2), impl=impl, rngs=rngs) for _ in range(downsamples - 1)]
+        + [conv.Conv(64, 64, impl=impl, rngs=rngs), conv.Conv(64, 64, impl=impl, rngs=rngs)])
+    self.dense = nnx.Linear((height >> downsamples) * (width >> downsamples) * 64, 32, rngs=rngs)
     self.mean = nnx.Linear(32, latent_dim, rngs=rngs)
     self.logvar = nnx.Linear(32, latent_dim, rngs=rngs)
     self.activation = activation
+    self.image_shape = tuple(image_shape)
 
   def __call__(self, x):
-    h = x.reshape(x.shape[:-1] + (28, 28, 1))
+    h = x.reshape(x.shape[:-1] + self.image_shape)
     for conv in self.convs:
       h = self.activation(conv(h))
     h = self.activation(self.dense(h.reshape(h.shape[:-3] + (-1,))))
@@ -77,18 +115,36 @@ class ConvEncoder(nnx.Module):
 
 
 class ConvDecoder(nnx.Module):
-  """Dense 14x14x64 -> ConvTranspose 32 stride 2 -> Conv 1 -> 784 logits."""
+  """Dense (H, W) / 2^downsamples x 64 -> (downsamples - 1) x ConvTranspose 64 stride 2 -> ConvTranspose 32 stride 2
+  -> Conv P: the likelihood's `outputs_per_pixel` at each of the H x W pixels, flat."""
 
-  def __init__(self, latent_dim, activation, *, impl='patch', rngs):
-    self.dense = nnx.Linear(latent_dim, 14 * 14 * 64, rngs=rngs)
+  def __init__(self, latent_dim, activation, *, image_shape=DEFAULT_IMAGE_SHAPE, downsamples=1, outputs_per_pixel=1,
+               impl='patch', rngs):
+    height, width, _ = check_conv_shape(image_shape, downsamples)
+    self.start = (height >> downsamples, width >> downsamples, 64)
+    self.dense = nnx.Linear(latent_dim, math.prod(self.start), rngs=rngs)
+    self.ups = nnx.List([conv.UpConv(64, 64, impl=impl, rngs=rngs) for _ in range(downsamples - 1)])
     self.deconv = conv.UpConv(64, 32, impl=impl, rngs=rngs)
-    self.out = conv.Conv(32, 1, impl=impl, rngs=rngs)
+    self.out = conv.Conv(32, outputs_per_pixel, impl=impl, rngs=rngs)
     self.activation = activation
 
   def __call__(self, z):
-    h = self.activation(self.dense(z)).reshape(z.shape[:-1] + (14, 14, 64))
+    h = self.activation(self.dense(z)).reshape(z.shape[:-1] + self.start)
+    for up in self.ups:
+      h = self.activation(up(h))
     h = self.activation(self.deconv(h))
-    return self.out(h).reshape(z.shape[:-1] + (IMAGE_SIZE,))
+    return self.out(h).reshape(z.shape[:-1] + (-1,))
+
+
+def check_conv_shape(image_shape, downsamples):
+  """(H, W, C), or a ShapeError unless H and W divide by 2^downsamples (each stride halves them exactly)."""
+  height, width, channels = image_shape
+  if height % (1 << downsamples) or width % (1 << downsamples) or downsamples < 1:
+    halvings = ' -> '.join(f'{height / 2 ** i:g}' for i in range(downsamples + 1))
+    raise ShapeError(f'images of {height} x {width} x {channels} do not halve {downsamples} times ({halvings}): '
+                     f'set model.conv_downsamples so that 2^downsamples divides {height} and {width}, or '
+                     f'data.image_size')
+  return height, width, channels
 
 
 class VAE(nnx.Module):
@@ -97,8 +153,9 @@ class VAE(nnx.Module):
   def __init__(self, encoder, decoder):
     self.encoder = encoder
     self.decoder = decoder
-    self.pseudo_inputs = None  # (K, 784) under the VampPrior (model.prior = 'vamp'), set by `make`.
+    self.pseudo_inputs = None  # (K, H*W*C) under the VampPrior (model.prior = 'vamp'), set by `make`.
     self.exemplar_logvar = None  # () under the exemplar prior (model.prior = 'exemplar'), set by `make`.
+    self.input_size = IMAGE_SIZE  # A flat image's size H*W*C, for prior()'s shape; `make` sets the config's.
 
   def prior(self, exemplars=None):
     """losses.Mixture (means, logvars), each (K, D), of the top level: p(z) = (1/K) sum_k N(z; means[k],
@@ -113,7 +170,7 @@ class VAE(nnx.Module):
     if self.exemplar_logvar is not None:
       return _exemplar_prior(self, exemplars)
     if self.pseudo_inputs is None:
-      mean, _ = self.encode(jnp.zeros((1, IMAGE_SIZE)))  # For its shape only: jit prunes the computation.
+      mean, _ = self.encode(jnp.zeros((1, self.input_size)))  # For its shape only: jit prunes the computation.
       return losses.Mixture(jnp.zeros_like(mean), jnp.zeros_like(mean))
     return losses.Mixture(*self.encode(jnp.clip(self.pseudo_inputs[...], 0.0, 1.0)))
 
@@ -198,14 +255,19 @@ def reparameterize(key, mean, logvar):
 
 def dense_vae(model_config, *, rngs):
   activation = ACTIVATIONS[model_config.activation]
-  return VAE(DenseEncoder(model_config.encoder_widths, model_config.latent_dim, activation, rngs=rngs),
-             DenseDecoder(model_config.decoder_widths, model_config.latent_dim, activation, rngs=rngs))
+  return VAE(DenseEncoder(model_config.encoder_widths, model_config.latent_dim, activation,
+                          input_size=input_size(model_config), rngs=rngs),
+             DenseDecoder(model_config.decoder_widths, model_config.latent_dim, activation,
+                          output_size=output_size(model_config), rngs=rngs))
 
 
 def conv_vae(model_config, *, rngs):
   activation, impl = ACTIVATIONS[model_config.activation], conv.conv_impl(model_config.get('conv_impl', 'auto'))
-  return VAE(ConvEncoder(model_config.latent_dim, activation, impl=impl, rngs=rngs),
-             ConvDecoder(model_config.latent_dim, activation, impl=impl, rngs=rngs))
+  shape, downsamples = image_shape(model_config), model_config.get('conv_downsamples', 1)
+  return VAE(ConvEncoder(model_config.latent_dim, activation, image_shape=shape, downsamples=downsamples, impl=impl,
+                         rngs=rngs),
+             ConvDecoder(model_config.latent_dim, activation, image_shape=shape, downsamples=downsamples,
+                         outputs_per_pixel=likelihood_of(model_config).outputs_per_pixel(), impl=impl, rngs=rngs))
 
 
 PRIORS = ('standard', 'vamp', 'exemplar')
@@ -225,6 +287,8 @@ def make(model_config, key):
   """
   rngs = nnx.Rngs(params=key)
   module = registry.factory(model_config.name)(model_config, rngs=rngs)
+  if isinstance(module, VAE):
+    module.input_size = input_size(model_config)
   if model_config.get('prior', 'standard') == 'exemplar':
     if not isinstance(module, VAE) or type(module).infer is not VAE.infer:
       raise ValueError(f'model.prior=exemplar: {model_config.name} is not a models.VAE of one level')
@@ -232,7 +296,7 @@ def make(model_config, key):
   if model_config.get('prior', 'standard') == 'vamp':
     if not isinstance(module, VAE):
       raise ValueError(f'model.prior=vamp: {model_config.name} is not a models.VAE (its pseudo-inputs need one)')
-    shape = (model_config.num_pseudo_inputs, IMAGE_SIZE)
+    shape = (model_config.num_pseudo_inputs, input_size(model_config))
     module.pseudo_inputs = nnx.data(nnx.Param(
         PSEUDO_INPUT_MEAN + PSEUDO_INPUT_STD * jax.random.normal(rngs.params(), shape)))
   return module

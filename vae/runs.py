@@ -15,7 +15,7 @@ import numpy as np
 from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from vae import api, data, layout, losses, models, records, steps, validation
+from vae import api, data, layout, models, records, steps, validation
 from vae.errors import VaeError
 
 TB_IMAGES = 20
@@ -41,15 +41,19 @@ class Run:
     self.layout = layout.choose(len(configs), jax.device_count(), mesh)
     for member in configs:
       validation.check_config(member, self.layout.data)
-    validation.check_model(config.model)  # The same model for every member (sweeps vary no model key).
-    dataset = data.hold_out(data.load(config.data.name, config.data.dir, config.data.classes, config.data.source),
+    dataset = data.hold_out(data.load(config.data.name, config.data.dir, config.data.classes, config.data.source,
+                                      config.data.get('image_size')),
                             config.data.validation_size, config.data.validation_images)
+    for member in configs:  # The images' shape flows into the model (and config.json) from the data.
+      validation.set_image_shape(member, dataset.image_shape)
+    validation.check_model(config.model)  # The same model for every member (sweeps vary no model key).
     self.dataset = dataclasses.replace(  # The first images only, for quick tries and tests.
         dataset, train_images=dataset.train_images[:config.data.max_train_images],
         train_labels=dataset.train_labels[:config.data.max_train_images],
         test_images=dataset.test_images[:config.data.max_test_images],
         test_labels=dataset.test_labels[:config.data.max_test_images])
     validation.check_data(config, self.dataset)
+    flat = data.flat  # Views: the model reads flat (N, H*W*C) images.
 
     self.mesh = layout.make_mesh(self.layout)
     by_member, replicated = layout.by_member(self.mesh), layout.replicated(self.mesh)
@@ -69,12 +73,12 @@ class Run:
 
     # The images evaluation sees, uint8: for dynamic binarization, one fixed binarization of each set (as in IWAE).
     self.test_images, self.train_images_fixed, validation_images = (
-        self.dataset.test_images, self.dataset.train_images, self.dataset.validation_images)
+        flat(self.dataset.test_images), flat(self.dataset.train_images), flat(self.dataset.validation_images))
     if config.data.preprocessing == 'binarize_dynamic':
       self.test_images, self.train_images_fixed, validation_images = (
           data.binarize_once(images, which) for images, which in
           ((self.test_images, 'test'), (self.train_images_fixed, 'train'), (validation_images, 'validation')))
-    self.train_images = layout.put(self.dataset.train_images, replicated)
+    self.train_images = layout.put(flat(self.dataset.train_images), replicated)
     # The sets scored after every epoch, one z per image: test, and validation when images are held out.
     scored = {'test': self.test_images, 'validation': validation_images}
     self._scored = {name: layout.put(np.asarray(steps.pad_batches(images, config.eval.batch_size)), replicated)
@@ -98,13 +102,13 @@ class Run:
 
     preview_x = data.preprocess(self.test_images[:TB_IMAGES], data.eval_mode(config.data.preprocessing))
     shown_x = self.test_images[:TB_IMAGES].astype(jnp.float32) / 255.0  # As pixels, whatever the model's inputs.
-    likelihood = config.model.likelihood
+    likelihood = models.likelihood_of(config.model)
 
     def preview(params, images):  # Test images, their reconstructions (from the posterior means), prior samples.
       mean, _ = models.apply(self.graphdef, params, 'encode', preview_x)
-      decode = lambda z: losses.pixel_mean(models.apply(self.graphdef, params, 'decode', z), likelihood)
-      samples = losses.pixel_mean(models.apply(self.graphdef, params, 'generate', jax.random.key(0), TB_IMAGES,
-                                               *steps.with_exemplars(exemplars(images))), likelihood)
+      decode = lambda z: likelihood.mean(models.apply(self.graphdef, params, 'decode', z))
+      samples = likelihood.mean(models.apply(self.graphdef, params, 'generate', jax.random.key(0), TB_IMAGES,
+                                             *steps.with_exemplars(exemplars(images))))
       return jnp.concatenate([shown_x, decode(mean)]), samples
 
     self._preview = jax.jit(members(full(preview), in_axes=(0, None)), out_shardings=replicated)
@@ -140,12 +144,17 @@ class Run:
     scores = jax.device_get({name: self._evaluate[name](state['params'], batches, self.keys, self.hparams,
                                                          self.train_images)
                              for name, batches in self._scored.items()})  # Every set dispatched, then one wait.
-    return {f'{name}/{k}': floats(v[:len(self.configs)])
-            for name, metrics in scores.items() for k, v in metrics.items()}
+    out = {f'{name}/{k}': floats(v[:len(self.configs)]) for name, metrics in scores.items() for k, v in metrics.items()}
+    per_bit = models.bits_per_dim(self.config.model)  # 8-bit images: the -ELBO in bits per dimension beside the nats.
+    out.update({f'{name}/neg_elbo_bpd': [v * per_bit for v in out[f'{name}/neg_elbo']]
+                for name in scores if per_bit})
+    return out
 
   def preview(self, state):
-    """(originals above reconstructions, samples) as numpy, per member."""
-    return jax.device_get(self._preview(state['params'], self.train_images))
+    """(originals above reconstructions, samples) as numpy images (N, H, W, C), per member."""
+    shape = models.image_shape(self.config.model)
+    return tuple(a.reshape(a.shape[:2] + shape) for a in jax.device_get(self._preview(state['params'],
+                                                                                        self.train_images)))
 
   def report(self, config, state, epoch, test_metrics, workdir, metrics_path):
     """Full evaluation of one member's host `state` (metrics, figures, report.md); writes results.json, returns it."""
@@ -161,10 +170,11 @@ class Run:
                                     results, records.read_jsonl(metrics_path), workdir)
     except OSError as e:  # Figures and report; results.json, written last, keeps its previous content.
       raise VaeError(f'{e.filename or workdir}: cannot write the evaluation ({e.strerror or e})') from None
-    logging.info('evaluated in %.1fs: test -elbo %.2f, IW NLL (%d samples) %.2f, active units %d, k-means acc %.3f, '
-                 'probe acc %.3f; figures and report.md in %s', time.perf_counter() - t0, results['test/neg_elbo'],
+    logging.info('evaluated in %.1fs: test -elbo %.2f, IW NLL (%d samples) %.2f, active units %d, k-means acc %s, '
+                 'probe acc %s; figures and report.md in %s', time.perf_counter() - t0, results['test/neg_elbo'],
                  config.eval.iw_samples, results['test/nll_iw'], results['test/active_units'],
-                 results['latent/kmeans_acc'], results['latent/linear_probe_acc'], workdir)
+                 *(f'{results[k]:.3f}' if k in results else 'skipped (no labels)'
+                   for k in ('latent/kmeans_acc', 'latent/linear_probe_acc')), workdir)
     return results
 
 

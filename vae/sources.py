@@ -1,14 +1,24 @@
-"""Other places the same datasets come from (`data.source`): the Kaggle CSV files and TFDS's array-record sources.
+"""Where a dataset's images come from (`data.source`) besides MNIST's IDX files: the Kaggle CSV files (MNIST /
+Fashion-MNIST only) and any TFDS image dataset; one's own images (npz, folder) are read by `vae/images.py`.
 
-Each reader returns {'train_images', 'train_labels', 'test_images', 'test_labels'}: images uint8 (N, 28, 28),
-labels (N,); `vae/data.py` checks and assembles them exactly as it does the IDX files (`data.source = 'idx'`).
+`load_csv` returns MNIST's four arrays, completed by `vae/data.py` as the IDX files are. Every reader of READERS is
+`load(name, data_dir, image_size)` -> {'train_images', 'test_images': uint8 (N, H, W, C) with C 1 or 3;
+'train_labels', 'test_labels': integer (N,), or None when unlabelled; 'class_names': a tuple, () when unlabelled},
+and `data.load` checks the counts, ranges and shapes of all alike.
+
+TFDS: through `tfds.data_source` (array-record; no TensorFlow). The images are the dataset's Image feature ('image'
+if several), the labels its ClassLabel feature ('label' if several), the class names that feature's names; a dataset
+without a ClassLabel (celeb_a, binarized_mnist) is unlabelled. The splits read are 'train' and 'test'.
 """
 import os
 
 import numpy as np
+from absl import logging
 
+from vae import images
 from vae.errors import VaeError
 
+SPLITS = ('train', 'test')
 CSV_FILES = {
     'mnist': ('mnist_train.csv', 'mnist_test.csv'),
     'fashion_mnist': ('fashion-mnist_train.csv', 'fashion-mnist_test.csv'),
@@ -67,25 +77,80 @@ def load_csv(name, data_dir):
   return arrays
 
 
-def load_tfds(name, data_dir):
-  """The four arrays of dataset `name` from `tfds.data_source` (array-record files; no TensorFlow needed).
-
-  With `data_dir`, the prepared dataset must be there (nothing is downloaded); without, TFDS's default folder is
-  used and TFDS downloads and prepares the dataset if it can.
-  """
+def _tfds():
   try:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   except ImportError:
     raise VaeError('data.source=tfds needs tensorflow-datasets (pip install tensorflow-datasets '
                    'importlib_resources array_record)') from None
-  arrays = {}
-  for split in ('train', 'test'):
+  return tfds
+
+
+def _short(e):
+  """TFDS's message on one line, without the list of every dataset it appends to "not found"."""
+  return ' '.join(str(e).split('Available datasets:')[0].split())[:200]
+
+
+def features_of(name, features):
+  """(image key, label key or None) of the TFDS features dict `features` of dataset `name`."""
+  tfds = _tfds()
+
+  def find(kind, preferred):
+    keys = [key for key, feature in features.items() if isinstance(feature, kind)]
+    return preferred if preferred in keys else (keys[0] if keys else None)
+  image = find(tfds.features.Image, 'image')
+  if image is None:
+    raise VaeError(f'tfds {name}: no image feature (its features: {", ".join(features) or "none"})')
+  return image, find(tfds.features.ClassLabel, 'label')
+
+
+def load_tfds(name, data_dir, image_size):
+  """The images (and labels, if any) of TFDS dataset `name`.
+
+  With `data_dir`, the prepared dataset must be there (nothing is downloaded); without, TFDS's default folder is
+  used and TFDS downloads and prepares the dataset if it can.
+  """
+  tfds = _tfds()
+  in_dir = f' in {data_dir}' if data_dir else ''
+  try:  # The builder's info comes from TFDS's code: a dataset without images fails here, before any download.
+    info = tfds.builder(name, data_dir=data_dir).info
+  except Exception as e:  # pylint: disable=broad-except  # TFDS raises many kinds; all mean "not available".
+    raise VaeError(f'tfds {name}{in_dir}: not available ({_short(e)})') from None
+  image_key, label_key = features_of(name, info.features)
+  feature = info.features[image_key]
+  height, width, channels = feature.shape
+  if np.dtype(feature.np_dtype) != np.uint8:
+    raise VaeError(f'tfds {name}: {image_key} holds {np.dtype(feature.np_dtype)} images; only 8-bit ones are read')
+  if channels not in images.CHANNELS:
+    raise VaeError(f'tfds {name}: {image_key} has {channels} channels; 1 or 3 are read')
+  if image_size is None and None in (height, width):
+    raise VaeError(f'tfds {name}: its images vary in size ({image_key} is {feature.shape}); set data.image_size to '
+                   f'center-crop and resize them to one')
+  if info.splits and 'test' not in info.splits:  # Known once prepared (and under mock_data with metadata files).
+    raise VaeError(f'tfds {name}: no test split (it has {", ".join(info.splits)})')
+  shape = (image_size, image_size, channels) if image_size else (height, width, channels)
+  out = {'class_names': tuple(info.features[label_key].names) if label_key else ()}
+  for split in SPLITS:
     try:
       source = tfds.data_source(name, split=split, data_dir=data_dir, download=not data_dir)
-      records = [source[i] for i in range(len(source))]
+      logging.info('tfds %s/%s: reading %d images', name, split, len(source))
+      pixels = np.empty((len(source),) + shape, np.uint8)  # One array, filled: no list of images to stack.
+      labels = np.empty(len(source), np.int64) if label_key else None
+      for i in range(len(source)):
+        record = source[i]
+        pixels[i] = images.crop_resize(np.asarray(record[image_key], np.uint8), image_size)
+        if label_key:
+          labels[i] = record[label_key]
     except Exception as e:  # pylint: disable=broad-except  # TFDS raises many kinds; all mean "not available".
-      where = f' in {data_dir}' if data_dir else ''
-      raise VaeError(f'tfds {name}/{split}{where}: not available ({" ".join(str(e).split())[:200]})') from None
-    arrays[f'{split}_images'] = np.stack([np.asarray(r['image'], np.uint8).reshape(28, 28) for r in records])
-    arrays[f'{split}_labels'] = np.array([int(r['label']) for r in records])
-  return arrays
+      raise VaeError(f'tfds {name}/{split}{in_dir}: not available ({_short(e)})') from None
+    out[f'{split}_images'], out[f'{split}_labels'] = pixels, labels
+  # binarized_mnist stores its pixels as 0 / 1. A dataset whose every pixel is 0 or 1 is such a binary one: its
+  # pixels are scaled to 0 / 255 in place, so every dataset is 8-bit alike (and preprocessing's [0, 1] holds). With
+  # data.image_size the resizing ran on the 0 / 1 values, so a resized binary set stays binary.
+  if max(out[f'{split}_images'].max(initial=0) for split in SPLITS) <= 1:
+    for split in SPLITS:
+      np.multiply(out[f'{split}_images'], 255, out=out[f'{split}_images'])
+  return out
+
+
+READERS = {'tfds': load_tfds, 'npz': images.load_npz, 'folder': images.load_folder}

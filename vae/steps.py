@@ -138,11 +138,11 @@ def loss_fn(params, graphdef, x, key, model_config, beta, objective='elbo', num_
   """
   if objective == 'elbo':
     logits, levels = draw(graphdef, params, x, key, method='elbo_draw', exemplars=exemplars)
-    recon = -losses.log_likelihood(logits, x, model_config.likelihood, model_config.sigma)
+    recon = -models.likelihood_of(model_config).log_prob(logits, x)
     metrics = losses.batch_metrics(recon, losses.kl(levels, kl_estimator), beta)
     return metrics['loss'], metrics
   logits, levels = draw(graphdef, params, x, key, num_samples, exemplars=exemplars)
-  log_px_z = losses.log_likelihood(logits, x, model_config.likelihood, model_config.sigma)  # (k, N)
+  log_px_z = models.likelihood_of(model_config).log_prob(logits, x)  # (k, N)
   bound = jax.nn.logsumexp(losses.log_weight(log_px_z, levels), axis=0) - jnp.log(num_samples)
   kl = jnp.broadcast_to(losses.kl(levels, 'auto'), log_px_z.shape)  # A closed form has no sample axis.
   metrics = losses.batch_metrics(-log_px_z[0], kl[0], beta)
@@ -164,7 +164,7 @@ def train_step(state, x, key, hparams, exemplars=None, *, graphdef, optimizer, m
 
 
 def train_epoch(state, images, epoch, keys, hparams, *, graphdef, optimizer, config, batch_sharding):
-  """One pass over `images` (uint8, (N, 784), on device) in a fresh order.
+  """One pass over `images` (uint8, (N, H*W*C), on device) in a fresh order.
 
   Returns (state, metrics, health): metrics are means over the epoch's steps; health holds each step's loss and
   gradient norm, so that a non-finite one can be named. The last N % batch_size images of each permutation are
@@ -195,7 +195,7 @@ def train_epoch(state, images, epoch, keys, hparams, *, graphdef, optimizer, con
 
 
 def evaluate(params, batches, key, hparams, exemplars=None, *, num_images, graphdef, config, batch_sharding):
-  """Test-set metrics from `batches` (uint8, (B, batch, 784), zero-padded past `num_images`), one z per image
+  """Test-set metrics from `batches` (uint8, (B, batch, H*W*C), zero-padded past `num_images`), one z per image
   (under the exemplar prior, given evaluation_exemplars).
 
   The same `key` every epoch makes the single-sample estimates comparable across epochs.
@@ -207,7 +207,7 @@ def evaluate(params, batches, key, hparams, exemplars=None, *, num_images, graph
     x = data.preprocess(jax.lax.with_sharding_constraint(batch, batch_sharding), preprocessing)
     logits, levels = draw(graphdef, params, x, jax.random.fold_in(key, index), method='elbo_draw',
                           exemplars=exemplars)
-    recon = -losses.log_likelihood(logits, x, config.model.likelihood, config.model.sigma)
+    recon = -models.likelihood_of(config.model).log_prob(logits, x)
     return None, (recon, losses.kl(levels, 'auto'))  # Each level's closed form where it has one.
 
   _, (recon, kl) = jax.lax.scan(body, None, (jnp.arange(batches.shape[0]), batches))
@@ -216,7 +216,7 @@ def evaluate(params, batches, key, hparams, exemplars=None, *, num_images, graph
 
 
 def pad_batches(images, batch_size):
-  """Splits (N, 784) into (ceil(N / batch_size), batch_size, 784), zero-padding the last batch."""
+  """Splits (N, ...) into (ceil(N / batch_size), batch_size, ...), zero-padding the last batch."""
   num_batches = -(-images.shape[0] // batch_size)
   padded = jnp.zeros((num_batches * batch_size,) + images.shape[1:], images.dtype).at[:images.shape[0]].set(images)
   return padded.reshape((num_batches, batch_size) + images.shape[1:])

@@ -38,12 +38,16 @@ class Writer:
           summary_pb2.Summary.Value(tag=tag, simple_value=float(v)) for tag, v in values.items()]))
 
   def images(self, step, tag, images, columns=10):
-    """`images` (N, 784) or (N, 28, 28) in [0, 1], as one grayscale grid of `columns` columns."""
+    """`images` (N, H, W, C) in [0, 1], C = 1 or 3 ((N, H, W) is gray), as one grid of `columns` columns: a
+    grayscale PNG for C = 1, RGB for C = 3."""
     if self.enabled:
-      grid = _grid(np.asarray(images, np.float32).reshape(-1, 28, 28), columns)
-      png = _png(grid)
-      image = summary_pb2.Summary.Image(height=grid.shape[0], width=grid.shape[1], colorspace=1,
-                                        encoded_image_string=png)
+      images = np.asarray(images, np.float32)
+      images = images[..., None] if images.ndim == 3 else images
+      if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(f'TensorBoard images must be shaped (N, H, W, C) with C = 1 or 3, got {images.shape}')
+      grid = _grid(images, columns)
+      image = summary_pb2.Summary.Image(height=grid.shape[0], width=grid.shape[1], colorspace=grid.shape[2],
+                                        encoded_image_string=_png(grid))
       self._add(step, summary=summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, image=image)]))
 
   def hparams(self, config):
@@ -77,16 +81,19 @@ def _event(step, **fields):
 
 
 def _grid(images, columns):
-  rows = -(-len(images) // columns)
-  grid = np.ones((rows * 29 + 1, columns * 29 + 1), np.float32)
+  """Images (N, H, W, C) as a (rows*(H+1)+1, columns*(W+1)+1, C) grid, one white pixel around and between tiles."""
+  n, h, w, c = images.shape
+  grid = np.ones((-(-n // columns) * (h + 1) + 1, columns * (w + 1) + 1, c), np.float32)
   for i, image in enumerate(images):
-    r, c = divmod(i, columns)
-    grid[1 + 29 * r:29 * (r + 1), 1 + 29 * c:29 * (c + 1)] = image
+    r, col = divmod(i, columns)
+    grid[1 + (h + 1) * r:(h + 1) * (r + 1), 1 + (w + 1) * col:(w + 1) * (col + 1)] = image
   return grid
 
 
-def _png(gray):
+def _png(grid):
+  """A (h, w, C) array in [0, 1] as an 8-bit PNG, grayscale for C = 1 and RGB for C = 3."""
   from PIL import Image  # pylint: disable=g-import-not-at-top  # Pillow comes with matplotlib.
   buffer = io.BytesIO()
-  Image.fromarray(np.uint8(np.clip(gray, 0, 1) * 255), mode='L').save(buffer, format='PNG')
+  pixels = np.uint8(np.round(np.clip(grid, 0, 1) * 255))
+  Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(buffer, format='PNG')
   return buffer.getvalue()

@@ -3,20 +3,19 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from vae import conv, data, losses, models, registry, steps
+from vae import conv, data, likelihoods, models, registry, steps
 from vae.errors import VaeError
-
-
-
 
 PRIOR_NAMES = {'vamp': 'VampPrior', 'exemplar': 'exemplar prior'}
 
 
 def check_config(config, data_devices):
   """Raises VaeError for the first impossible value in `config`, whose batches split over `data_devices` devices."""
-  _one_of(config, 'data.name', data.DATASETS)
   _one_of(config, 'data.source', ('idx',) + tuple(data.SOURCES))
+  if config.data.source in ('idx', 'csv'):  # Else the TFDS name, or a free label of one's own images.
+    _one_of(config, 'data.name', data.DATASETS)
   _one_of(config, 'data.preprocessing', data.PREPROCESSING)
   _one_of(config, 'data.validation_images', data.VALIDATION_IMAGES)
   try:
@@ -25,7 +24,7 @@ def check_config(config, data_devices):
     raise VaeError(f'model.name={config.model.name!r}: {e}') from None
   _one_of(config, 'model.activation', tuple(models.ACTIVATIONS))
   _one_of(config, 'model.conv_impl', conv.CONV_IMPLS)
-  _one_of(config, 'model.likelihood', losses.LIKELIHOODS)
+  _one_of(config, 'model.likelihood', likelihoods.NAMES)
   _one_of(config, 'model.prior', models.PRIORS)
   _one_of(config, 'train.optimizer', tuple(steps.OPTIMIZERS))
   _one_of(config, 'train.lr_schedule', steps.SCHEDULES)
@@ -43,6 +42,13 @@ def check_config(config, data_devices):
                    f'(set data.validation_size)')
   if config.train.beta_schedule == 'linear' and not config.train.warmup_epochs:
     raise VaeError("train.warmup_epochs=0: the 'linear' beta schedule needs the warm-up's length")
+  if config.model.likelihood == 'discretized_logistic' and config.data.preprocessing != 'gray':
+    raise VaeError(f"model.likelihood='discretized_logistic': models 8-bit pixels as they are (data.preprocessing="
+                   f"'gray'), not data.preprocessing={config.data.preprocessing!r}")
+  for key in ('num_mixtures', 'conv_downsamples'):  # Every config's, whichever model reads them (saved: may lack).
+    value = config.model.get(key, 1)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+      raise VaeError(f'model.{key}={value!r}: must be a positive integer')
   if config.data.preprocessing == 'signed' and config.model.likelihood == 'bernoulli':
     raise VaeError("data.preprocessing='signed': pixels in [-1, 1] are not Bernoulli outcomes (use a gaussian "
                    "likelihood)")
@@ -92,13 +98,18 @@ def check_config(config, data_devices):
     value = _get(config, 'model.z1_dim')
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
       raise VaeError(f'model.z1_dim={value!r}: must be a positive integer')
+  for key, readers in (('model.z1_dim', registry.TWO_LEVELS), ('model.z1_widths', ('two_layer',))):
+    if config.model.name in registry.FACTORIES and config.model.name not in readers and config.model.get(
+        key.split('.')[1]) is not None:  # A built-in model that would silently ignore it.
+      raise VaeError(f'{key}={_get(config, key)!r}: read only by {", ".join(readers)}, not model.name='
+                     f'{config.model.name!r} (leave it unset)')
   extent = _get(config, 'eval.manifold_extent')
   if not isinstance(extent, (int, float)) or isinstance(extent, bool) or not (extent >= 0 and math.isfinite(extent)):
     raise VaeError(f'eval.manifold_extent={extent!r}: must be a finite number >= 0 (0: the grid at prior quantiles)')
   classes = _get(config, 'data.classes')
   if classes is not None and (not classes or len(set(classes)) != len(classes) or not all(
-      isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 9 for c in classes)):
-    raise VaeError(f'data.classes={classes!r}: must be distinct labels 0 .. 9 (unset: all ten)')
+      isinstance(c, int) and not isinstance(c, bool) and 0 <= c for c in classes)):
+    raise VaeError(f'data.classes={classes!r}: must be distinct labels >= 0 (unset: every class)')
   for key in ('model.encoder_widths', 'model.decoder_widths') + (  # Every config's, whichever model reads them.
       ('model.z1_widths',) if config.model.name == 'two_layer' else ()):
     widths = _get(config, key)
@@ -111,11 +122,13 @@ def check_model(model_config):
   images; a factory that returns something else, or methods of the wrong shapes, is a VaeError naming the model and
   what it returned, before any data is read or anything is written."""
   name, width = model_config.name, model_config.latent_dim
+  size, out_size = models.input_size(model_config), models.output_size(model_config)
+  shape = ' x '.join(map(str, models.image_shape(model_config)))
 
   def probe(key):
     graphdef, params = models.init(model_config, key)
-    x = jnp.zeros((2, models.IMAGE_SIZE))
-    exemplars = steps.evaluation_exemplars(jnp.zeros((3, models.IMAGE_SIZE), jnp.uint8), model_config)
+    x = jnp.zeros((2, size))
+    exemplars = steps.evaluation_exemplars(jnp.zeros((3, size), jnp.uint8), model_config)
     logits, levels = steps.draw(graphdef, params, x, key, exemplars=exemplars)
     steps.draw(graphdef, params, x, key, method='elbo_draw', exemplars=exemplars)  # What the -ELBO decodes, too.
     prior = models.apply(graphdef, params, 'prior', *steps.with_exemplars(exemplars))[:2]
@@ -125,23 +138,44 @@ def check_model(model_config):
 
   try:
     shapes = jax.eval_shape(probe, jax.random.key(0))
+  except models.ShapeError as e:  # A model that cannot take the images' shape says why.
+    raise VaeError(f'model.name={name!r}: {e}') from None
   except Exception as e:  # pylint: disable=broad-except  # A model of one's own can fail in any way: say how.
     text = ' '.join(str(e).split())
     raise VaeError(f'model.name={name!r}: traced on 2 images, it fails: {type(e).__name__}: {text[:300]}') from None
-  expected = {'encode': [(2, width)] * 2, 'decode': [(2, models.IMAGE_SIZE)], 'draw': [(2, models.IMAGE_SIZE)]}
+  expected = {'encode': [(2, width)] * 2, 'decode': [(2, out_size)], 'draw': [(2, out_size)]}
   for method, want in expected.items():
     got = [tuple(a.shape) for a in jax.tree.leaves(shapes[method])]
     if got != want:
       raise VaeError(f'model.name={name!r}: {method} of 2 images returned shapes {got}, expected {want} (model.'
-                     f'latent_dim={width}, images of {models.IMAGE_SIZE} pixels)')
+                     f'latent_dim={width}, images of {shape}, {out_size} outputs for the {model_config.likelihood} '
+                     f'likelihood)')
   prior = [tuple(a.shape) for a in jax.tree.leaves(shapes['prior'])]
   if len(prior) != 2 or prior[0] != prior[1] or len(prior[0]) != 2 or prior[0][1] != width:
     raise VaeError(f'model.name={name!r}: prior() returned shapes {prior}, expected (means, logvars), each '
                    f'(K, {width})')
 
 
+def set_image_shape(config, shape):
+  """Sets config.model.image_shape to the data's (H, W, C), or refuses a value set to another shape."""
+  shape = tuple(int(d) for d in shape)
+  given = config.model.get('image_shape') if 'image_shape' in config.model else models.DEFAULT_IMAGE_SHAPE
+  if given is not None and tuple(given) != shape:
+    raise VaeError(f'model.image_shape={tuple(given)}: the data ({config.data.source} {config.data.dir or config.data.name}) '
+                   f'holds images of {" x ".join(map(str, shape))} (unset it to take the data\'s)')
+  if given is None:
+    config.model.image_shape = shape
+
+
 def check_data(config, dataset):
   """Checks that depend on the loaded (and class-filtered) dataset."""
+  if config.model.likelihood == 'discretized_logistic':  # Binary images are not 8-bit data: no 256 levels to model.
+    values = np.unique(dataset.train_images[:1000])
+    if len(values) <= 2:
+      raise VaeError(f"model.likelihood='discretized_logistic': the images of {config.data.name} are not 8-bit (their "
+                     f"first 1000 hold only the values {values.tolist()}); use a bernoulli likelihood")
+  if config.data.classes is not None and not dataset.has_labels:
+    raise VaeError(f'data.classes={config.data.classes}: {config.data.name} has no labels')
   if config.data.validation_size and not len(dataset.train_images):
     raise VaeError(f'data.validation_size={config.data.validation_size}: leaves no training images')
   if config.train.batch_size > len(dataset.train_images):
