@@ -77,6 +77,8 @@ def get_config():
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 1000
+  config.eval.defensive_fraction = 0.0  # > 0: also test/nll_iw_defensive, this share of the IW samples drawn
+  # from the prior (the defensive mixture, vae/iwae.py): robust to an image whose q(z|x) misses its posterior.
   config.eval.iw_samples = 100  # Samples per image of the IW estimate test/nll_iw; 5000 for published tables.
   config.eval.manifold_size = 20  # The decoded manifold is manifold_size x manifold_size images.
   config.eval.manifold_extent = 0.0  # 0: the grid at prior quantiles 0.05..0.95; else linear, +-extent.

@@ -2,6 +2,7 @@
 the IW estimate against exact and numerically integrated marginal likelihoods, the architectures, and a run."""
 import math
 import os
+from typing import NamedTuple
 import shutil
 
 import jax
@@ -44,15 +45,27 @@ class LinearGaussianHierarchy(nnx.Module):
   def noise_size(self, inferred):
     return 2 * inferred[0].shape[-1]
 
+  def prior(self):
+    return jnp.zeros((1, self.a.shape[0])), jnp.zeros((1, self.a.shape[0]))
+
   def draw(self, inferred, eps):
     x, mean2, logvar2 = inferred
-    a, c, s1, b, d, s = (v[...] for v in (self.a, self.c, self.s1, self.b, self.d, self.s))
     z2 = mean2 + jnp.exp(0.5 * logvar2) * eps[..., :x.shape[-1]]
+    return self._levels(inferred, z2, eps[..., x.shape[-1]:], from_prior=False)
+
+  def prior_draw(self, inferred, eps, u):
+    """z2 ~ N(0, 1), z1 ~ p(z1 | z2), each scored under q too (the defensive estimate's other draws)."""
+    del u  # One component.
+    return self._levels(inferred, eps[..., :inferred[0].shape[-1]], eps[..., inferred[0].shape[-1]:], from_prior=True)
+
+  def _levels(self, inferred, z2, eps1, from_prior):
+    x, mean2, logvar2 = inferred
+    a, c, s1, b, d, s = (v[...] for v in (self.a, self.c, self.s1, self.b, self.d, self.s))
     var1 = 1 / (1 / s1 ** 2 + b ** 2 / s ** 2)
     mean1 = var1 * ((a * z2 + c) / s1 ** 2 + b * (x - d) / s ** 2) + self.shift
     logvar1 = jnp.log(var1) + jnp.zeros_like(mean1)
-    z1 = mean1 + jnp.exp(0.5 * logvar1) * eps[..., x.shape[-1]:]
-    standard = losses.Mixture(jnp.zeros((1, x.shape[-1])), jnp.zeros((1, x.shape[-1])))
+    z1 = (a * z2 + c + s1 * eps1) if from_prior else mean1 + jnp.exp(0.5 * logvar1) * eps1
+    standard = losses.Mixture(*self.prior())
     conditional = losses.Gaussian(a * z2 + c, jnp.log(s1 ** 2) + jnp.zeros_like(z2))
     return b * z1 + d, (losses.Level(z2, mean2, logvar2, standard), losses.Level(z1, mean1, logvar1, conditional))
 
@@ -103,6 +116,42 @@ def test_shifted_posteriors_bound_below_and_converge():
   assert np.all(np.mean(np.asarray(one), axis=0) < exact - 0.1)
   converged = _estimate(graphdef, params, x, s, jax.random.key(2), 20000, 1000)
   np.testing.assert_allclose(np.asarray(converged), exact, atol=0.03)
+
+
+class _XGaussian(NamedTuple):
+  """The hierarchy's p(x | z1): N(x; the decoded mean, s^2) per coordinate (a likelihood as vae/likelihoods.py's)."""
+  s: tuple
+
+  def log_prob(self, out, x):
+    return jnp.sum(stats_norm_logpdf(x, out, jnp.asarray(self.s, jnp.float32)), axis=-1)
+
+
+def _model_estimate(shift, seed, num_samples, defensive, key=0):
+  graphdef, params, x, exact, s = _hierarchy(shift=shift, seed=seed)
+  estimate = iwae.model_log_likelihood(graphdef, params, x, jax.random.key(key), num_samples,
+                                       _XGaussian(tuple(float(v) for v in s)), defensive=defensive)
+  return np.asarray(estimate), exact
+
+
+def test_defensive_estimate_agrees_on_an_exact_marginal():
+  """Exact posteriors: the standard estimate is log p(x) to rounding; the defensive one (half the draws from the
+  prior, each weighed by p(x, z) / (q / 2 + p / 2)) has weights within (0, 2 p(x)), so 20,000 draws put it within
+  a few hundredths of log p(x) (relative standard error at most 1 / sqrt(20000) ~ 0.007)."""
+  standard, exact = _model_estimate(0.0, 0, 100, 0.0)
+  np.testing.assert_allclose(standard, exact, rtol=1e-5, atol=1e-4)
+  defensive, _ = _model_estimate(0.0, 0, 20000, 0.5)
+  np.testing.assert_allclose(defensive, exact, atol=0.03)
+
+
+def test_defensive_estimate_survives_a_posterior_that_q_misses():
+  """Both posterior means moved 3 units (several posterior standard deviations) off the exact ones: q's draws land
+  where the joint is tiny, so the standard estimate from 20,000 of them sits nats below log p(x), while the
+  defensive one, whose prior draws cover the posterior, is within 0.15 nats (over three keys its spread at 20,000
+  draws was 0.07 on the worst image, and 200,000 draws came within 0.05 of log p(x))."""
+  standard, exact = _model_estimate(3.0, 2, 20000, 0.0)
+  defensive, _ = _model_estimate(3.0, 2, 20000, 0.5)
+  assert np.all(standard < exact - 2.0), (standard, exact)
+  np.testing.assert_allclose(defensive, exact, atol=0.15)
 
 
 def _tiny(name, **keys):

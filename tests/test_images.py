@@ -45,7 +45,7 @@ def npz_run(tmp_path_factory):
     folder.mkdir(parents=True)
     digits_npz(folder / 'digits.npz')
     run_cli('--config=configs/images.py', '--config.data.source=npz', f'--config.data.dir={folder / "digits.npz"}',
-            f'--workdir={folder / "run"}', *QUICK)
+            f'--workdir={folder / "run"}', '--config.eval.defensive_fraction=0.5', *QUICK)
   return shared(tmp_path_factory, 'images_npz', make) / 'run'
 
 
@@ -66,10 +66,15 @@ def folder_run(tmp_path_factory):
 def test_npz_digits_train_evaluate_report_and_load(npz_run, tmp_path):
   results = read_json(npz_run / 'results.json')
   # bits/dim is the NLL over H W C ln 2: checked against the nats, independently of how the run computed it.
-  for nats, bits in (('test/neg_elbo', 'test/neg_elbo_bpd'), ('test/nll_iw', 'test/nll_iw_bpd')):
+  for nats, bits in (('test/neg_elbo', 'test/neg_elbo_bpd'), ('test/nll_iw', 'test/nll_iw_bpd'),
+                     ('test/nll_iw_defensive', 'test/nll_iw_defensive_bpd')):
     assert results[bits] == pytest.approx(results[nats] / (8 * 8 * 1 * math.log(2)), rel=1e-6)
   # A 256-level pixel costs at most 8 bits under any sensible model; a trained one is far below.
   assert 0 < results['test/nll_iw_bpd'] < 8
+  # Both estimates of the same log p(x) (the defensive one from 5 of q's draws and 5 of the prior's): a few percent.
+  assert results['test/nll_iw_defensive'] == pytest.approx(results['test/nll_iw'], rel=0.05)
+  records = [json.loads(line) for line in (npz_run / 'metrics.jsonl').read_text().splitlines()]
+  assert all(r['test/neg_elbo_median'] > 0 for r in records)  # The median image's -ELBO beside the mean's.
   assert results['latent/kmeans_acc'] > 0.1 and 'latent/skipped' not in results  # Labelled: all metrics.
   assert json.loads((npz_run / 'config.json').read_text())['model']['image_shape'] == [8, 8, 1]
   report = (npz_run / 'report.md').read_text()

@@ -31,7 +31,8 @@ class Functions(NamedTuple):
   """
   encode: Callable  # (params, x) -> (mean, logvar) of q(z|x).
   decode: Callable  # (params, z) -> (..., H*W*C) pixel means E[x|z].
-  log_likelihood: Callable  # (params, x, key, num_samples) -> (...,) IW estimate of log p(x), nats; num_samples static.
+  log_likelihood: Callable  # (params, x, key, num_samples) -> (...,) IW estimate of log p(x), nats; num_samples static
+  # (and `defensive`, the defensive mixture's share of prior draws, vae/iwae.py; 0: the standard estimate).
   elbo: Callable  # (params, x, key) -> (...,) the ELBO of one draw of q(z|x), nats: what test/neg_elbo averages.
   # Under the exemplar prior (model.prior 'exemplar'), log_likelihood and elbo take its models.Exemplars last
   # (`Model.exemplars`: every training image).
@@ -47,8 +48,8 @@ def functions(graphdef, model_config):
   def decode(params, z):
     return likelihood.mean(models.apply(graphdef, params, 'decode', z))
 
-  def log_likelihood(params, x, key, num_samples, exemplars=None):
-    return iwae.model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, exemplars)
+  def log_likelihood(params, x, key, num_samples, exemplars=None, defensive=0.0):
+    return iwae.model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, exemplars, defensive)
 
   def elbo(params, x, key, exemplars=None):  # As steps.evaluate scores it: the KL in closed form where a level has one.
     logits, levels = steps.draw(graphdef, params, x, key, method='elbo_draw', exemplars=exemplars)
@@ -82,7 +83,7 @@ class Model:
     likelihood = models.likelihood_of(config.model)
     full = functools.partial(steps.at_precision, steps.FULL_PRECISION)  # On every backend, whatever trained it.
     self._encode, self._decode = jax.jit(self.fns.encode), jax.jit(self.fns.decode)
-    self._log_likelihood = jax.jit(self.fns.log_likelihood, static_argnames='num_samples')
+    self._log_likelihood = jax.jit(self.fns.log_likelihood, static_argnames=('num_samples', 'defensive'))
     ex = steps.with_exemplars
     self._prior = jax.jit(full(lambda p, e: models.apply(graphdef, p, 'prior', *ex(e))))
     self._generate = jax.jit(full(lambda p, key, n, e: likelihood.mean(
@@ -154,9 +155,10 @@ class Model:
     or 8-bit values k / 255 (the discretized logistic mixture)."""
     return np.asarray(self._sample(self.params, jax.random.key(seed), n, self.exemplars)).reshape((-1,) + self._shown)
 
-  def log_likelihood(self, x, num_samples=1000, seed=0, progress=None, *, preprocess=True):
+  def log_likelihood(self, x, num_samples=1000, seed=0, progress=None, *, preprocess=True, defensive=0.0):
     """Per-image importance-weighted estimate of log p(x) in nats, with `num_samples` samples of q(z|x); images
-    preprocessed as by `encode`.
+    preprocessed as by `encode`. `defensive` in (0, 1): the defensive mixture estimate instead, that share of the
+    samples drawn from the prior (vae/iwae.py): robust to an image whose q(z|x) misses its posterior.
 
     `progress`: a description to show a progress bar (or periodic log lines) under. The draws depend on how `x` is
     batched (`seed` folded with the batch index, batches of up to `batch_size`): the same images in a call of
@@ -169,7 +171,7 @@ class Model:
     for i, b in enumerate(batches):
       out.append(np.asarray(self._log_likelihood(self.params, self._inputs(b, preprocess),
                                                  jax.random.fold_in(key, i), num_samples=num_samples,
-                                                 exemplars=self.exemplars)))
+                                                 exemplars=self.exemplars, defensive=float(defensive))))
       if bar:
         bar.update()
     if bar:

@@ -11,7 +11,6 @@ import os
 import re
 import sys
 import threading
-import time
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -102,6 +101,12 @@ def _start_distributed(jax):
            'process_id': FLAGS.process_id}
   if not FLAGS.distributed and None in given.values():
     _fail('--coordinator_address, --num_processes and --process_id go together (or --distributed alone)')
+  # Registered before JAX's own shutdown (initialize registers it; atexit runs the last registered first), so it
+  # runs after it: the watch thread is stopped and joined before the interpreter finalizes. A daemon thread still in
+  # one of the client's C++ calls then aborts the process ('terminate called after throwing', exit -6), as a
+  # finished process of a two-process job did under load.
+  watcher = {}
+  atexit.register(_stop_watch, watcher)
   try:
     # The shutdown barrier waits for process 0's evaluation (the others have nothing left to do): a long timeout;
     # a process that dies is still found within the heartbeat timeout.
@@ -110,17 +115,24 @@ def _start_distributed(jax):
   except (RuntimeError, ValueError) as e:
     _fail(f'jax.distributed.initialize: {str(e).strip().splitlines()[0]}')
   from jax._src import distributed  # pylint: disable=g-import-not-at-top  # The client: Orbax uses it the same way.
-  return _watch(distributed.global_state.client, jax.process_index(), jax.process_count())
+  return _watch(distributed.global_state.client, jax.process_index(), jax.process_count(), watcher)
 
 
-def _watch(client, me, count, period=0.5):
+def _stop_watch(watcher, timeout=30):
+  if 'thread' in watcher:
+    watcher['stop'].set()
+    watcher['thread'].join(timeout)
+
+
+def _watch(client, me, count, watcher, period=0.5):
   """Ends this process with one line (`_end_job`) when the coordination service takes another process of the job
   for dead, wherever this one is: in a barrier, on the host, or waiting at exit for process 0's evaluation. Returns
   the function by which this process says, in the service's key-value store, that it ended normally."""
 
+  stop = threading.Event()
+
   def watch():
-    while True:
-      time.sleep(period)
+    while not stop.wait(period):
       try:
         live = client.get_live_nodes(list(range(count)))
         ended = {key.rsplit('/', 1)[-1] for key, _ in client.key_value_dir_get('vae/ended/')}
@@ -131,7 +143,9 @@ def _watch(client, me, count, period=0.5):
         _end_job(f'process {lost[0]} of the job is lost', f'no heartbeat for --heartbeat_timeout='
                  f'{FLAGS.heartbeat_timeout} s')
 
-  threading.Thread(target=watch, name='vae-job-watch', daemon=True).start()
+  thread = threading.Thread(target=watch, name='vae-job-watch', daemon=True)
+  thread.start()
+  watcher.update(stop=stop, thread=thread)
   return lambda: client.key_value_set(f'vae/ended/{me}', '')
 
 

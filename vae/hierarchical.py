@@ -59,6 +59,16 @@ class TwoLevelVAE(models.VAE):
     return self._logits(z1, z2), (losses.Level(z2, mean2, logvar2, prior),
                                   losses.Level(z1, mean1, logvar1, losses.Gaussian(*self.p_z1(z2))))
 
+  def prior_draw(self, inferred, eps, u):
+    (mean2, logvar2), x_features, prior = inferred
+    z2 = models.mixture_draw(prior, eps[..., :mean2.shape[-1]], u)
+    p_mean1, p_logvar1 = self.p_z1(z2)
+    z1 = p_mean1 + jnp.exp(0.5 * p_logvar1) * eps[..., mean2.shape[-1]:]
+    h = self.q_z1_z2(z2)
+    mean1, logvar1 = self.q_z1(jnp.concatenate([jnp.broadcast_to(x_features, h.shape), h], axis=-1))
+    return self._logits(z1, z2), (losses.Level(z2, mean2, logvar2, prior),
+                                  losses.Level(z1, mean1, logvar1, losses.Gaussian(p_mean1, p_logvar1)))
+
   def generate(self, key, n):
     z2_key, z1_key = jax.random.split(key)
     z2 = models.sample_prior(self.prior(), z2_key, n)
@@ -192,6 +202,15 @@ class BottomUpVAE(models.VAE):
     z2 = mean2 + jnp.exp(0.5 * logvar2) * eps[..., mean1.shape[-1]:]
     return self.decoder(z1), (losses.Level(z2, mean2, logvar2, prior),  # z1 was drawn first: sample its KL.
                               losses.Level(z1, mean1, logvar1, losses.SampledGaussian(*self.p_z1(z2))))
+
+  def prior_draw(self, inferred, eps, u):
+    (mean1, logvar1), prior = inferred
+    z2 = models.mixture_draw(prior, eps[..., mean1.shape[-1]:], u)
+    p_mean1, p_logvar1 = self.p_z1(z2)
+    z1 = p_mean1 + jnp.exp(0.5 * p_logvar1) * eps[..., :mean1.shape[-1]]
+    mean2, logvar2 = self.q_z2(z1)
+    return self.decoder(z1), (losses.Level(z2, mean2, logvar2, prior),
+                              losses.Level(z1, mean1, logvar1, losses.SampledGaussian(p_mean1, p_logvar1)))
 
   def generate(self, key, n):
     z2_key, z1_key = jax.random.split(key)

@@ -76,17 +76,35 @@ def _largest_intermediate(fn, shape):
   return max(math.prod(v.aval.shape) for eqn in jaxpr.eqns for v in eqn.outvars)
 
 
-def model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, exemplars=None):
+def model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, exemplars=None, defensive=0.0):
   """IW estimate of log p(x) per image of the batch `x` (B, H*W*C) under the VAE (graphdef, params) and its
   `likelihood` (vae/likelihoods.py), of any number of levels (under the exemplar prior, given its
-  models.Exemplars): the x-only work (models' `infer`) once, the draws in chunks."""
+  models.Exemplars): the x-only work (models' `infer`) once, the draws in chunks.
+
+  `defensive` in (0, 1): the defensive mixture estimate (Hesterberg, 1995) instead of the standard one: that
+  fraction of the draws (rounded, at least one) from the prior down every level (the model's `prior_draw`), the
+  rest from q(z|x), every draw weighed by p(x, z) / ((1 - defensive) q(z|x) + defensive p(z))
+  (losses.defensive_log_weight). Unbiased for p(x) like the standard one, but no draw's weight can exceed
+  p(x|z) / defensive, so one image whose q misses its posterior cannot dominate the mean.
+  """
   extra = () if exemplars is None else (exemplars,)
   inferred = models.apply(graphdef, params, 'infer', x, *extra)
   noise_shape = x.shape[:-1] + (models.apply(graphdef, params, 'noise_size', inferred),)
 
+  # The deterministic mixture: exactly this many draws from the prior, and the weights' mixture of the same share.
+  from_prior = min(max(1, round(defensive * num_samples)), num_samples - 1) if defensive else 0
+  fraction = from_prior / num_samples
+
   def log_weight(eps):
     logits, levels = models.apply(graphdef, params, 'draw', inferred, eps)
+    if defensive:
+      return losses.defensive_log_weight(likelihood.log_prob(logits, x), levels, fraction)
     return losses.log_weight(likelihood.log_prob(logits, x), levels)
+
+  def prior_log_weight(eps):  # The last column picks the mixture component: u = Phi(eps) is uniform.
+    u = jax.scipy.special.ndtr(eps[..., -1])
+    logits, levels = models.apply(graphdef, params, 'prior_draw', inferred, eps[..., :-1], u)
+    return losses.defensive_log_weight(likelihood.log_prob(logits, x), levels, fraction)
 
   # Per draw of the batch: the largest array of its log-weight (decoder, image), or the prior's B x K x D squared
   # distances (inside the mixture's custom gradient, which the jaxpr's top level does not show).
@@ -94,4 +112,11 @@ def model_log_likelihood(graphdef, params, x, key, num_samples, likelihood, exem
   per_batch_sample = max(_largest_intermediate(log_weight, (1,) + noise_shape), x.shape[0] * prior[0].size)
   chunk_size = int(max(1, min(num_samples, chunk_floats() // per_batch_sample)))
   block_size = int(max(1, min(chunk_size, block_floats() // per_batch_sample)))
-  return iw_log_likelihood(log_weight, noise_shape, key, num_samples, chunk_size, block_size)
+  if not defensive:
+    return iw_log_likelihood(log_weight, noise_shape, key, num_samples, chunk_size, block_size)
+  from_q = num_samples - from_prior
+  sums = [iw_log_likelihood(log_weight, noise_shape, jax.random.fold_in(key, 0), from_q, chunk_size, block_size)
+          + math.log(from_q),
+          iw_log_likelihood(prior_log_weight, noise_shape[:-1] + (noise_shape[-1] + 1,), jax.random.fold_in(key, 1),
+                            from_prior, chunk_size, block_size) + math.log(from_prior)]
+  return jnp.logaddexp(*sums) - math.log(num_samples)

@@ -189,6 +189,21 @@ def log_weight(log_px_z, levels):
   return log_px_z - kl(levels, 'sample')
 
 
+def log_densities(levels):
+  """(log q(z|x), log p(z)) of one draw, each summed over its levels."""
+  log_q = sum(diag_gaussian_log_prob(level.z, level.mean, level.logvar) for level in levels)
+  return log_q, sum(level.prior.log_prob(level.z) for level in levels)
+
+
+def defensive_log_weight(log_px_z, levels, fraction):
+  """log p(x, z) - log r(z|x) under the defensive mixture r = (1 - fraction) q(z|x) + fraction p(z) (Hesterberg,
+  1995): bounded by log p(x|z) - log fraction, so a draw where q misses the posterior cannot blow the estimate up.
+  With fraction of the draws from p and the rest from q (the deterministic mixture), its mean is p(x) exactly."""
+  log_q, log_p = log_densities(levels)
+  log_r = jnp.logaddexp(math.log1p(-fraction) + log_q, math.log(fraction) + log_p)
+  return log_px_z + log_p - log_r
+
+
 def batch_metrics(recon, kl, beta):
   """Means over images of recon, kl, neg_elbo (= recon + kl, the true bound) and loss (= recon + beta * kl).
 

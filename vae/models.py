@@ -201,6 +201,14 @@ class VAE(nnx.Module):
     z = mean + jnp.exp(0.5 * logvar) * eps
     return self.decode(z), (losses.Level(z, mean, logvar, prior),)
 
+  def prior_draw(self, inferred, eps, u):
+    """(logits, levels) as `draw`'s, but z drawn from the prior (down every level) instead of q(z|x): the mixture
+    component floor(u K) for u in [0, 1), then its mean + std eps; each level keeps q's parameters at that z, so
+    losses.log_densities scores the draw under both (the defensive estimate, vae/iwae.py)."""
+    (mean, logvar), prior = inferred
+    z = mixture_draw(prior, eps, u)
+    return self.decode(z), (losses.Level(z, mean, logvar, prior),)
+
   def elbo_draw(self, inferred, eps):
     """The draw the -ELBO decodes (training's 'elbo' objective, the per-epoch scores): `draw`'s, unless a model
     trains on other codes than its posterior's draws (experiments/seed_writeups/models.py, a write-up's slip)."""
@@ -238,6 +246,14 @@ def _exemplar_prior(model, exemplars):
   left_out &= ~jnp.all(left_out, axis=-1, keepdims=True)
   kept = jnp.sum(~left_out, axis=-1, keepdims=True)
   return losses.WeightedMixture(means, logvars, jnp.where(left_out, -jnp.inf, -jnp.log(kept.astype(means.dtype))))
+
+
+def mixture_draw(prior, eps, u):
+  """Draws of the mixture `prior` (means, logvars), (K, D), from standard-normal `eps` (..., D) and uniform `u`
+  (...): component floor(u K), then its mean + exp(logvar / 2) eps."""
+  means, logvars = prior[:2]
+  k = jnp.minimum((u * means.shape[0]).astype(jnp.int32), means.shape[0] - 1)
+  return means[k] + jnp.exp(0.5 * logvars[k]) * eps
 
 
 def sample_prior(prior, key, n):
@@ -320,6 +336,7 @@ def apply(graphdef, params, method, *args):
 class _OneLevel:
   """A module of one's own with a one-level VAE's encode, decode and prior, seen with VAE's other methods."""
   infer, noise_size, draw, elbo_draw, generate = VAE.infer, VAE.noise_size, VAE.draw, VAE.elbo_draw, VAE.generate
+  prior_draw = VAE.prior_draw
 
   def __init__(self, module):
     self.module = module

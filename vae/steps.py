@@ -212,7 +212,9 @@ def evaluate(params, batches, key, hparams, exemplars=None, *, num_images, graph
 
   _, (recon, kl) = jax.lax.scan(body, None, (jnp.arange(batches.shape[0]), batches))
   recon, kl = recon.reshape(-1)[:num_images], kl.reshape(-1)[:num_images]
-  return losses.batch_metrics(recon, kl, hparams['beta'])
+  # The median image's -ELBO beside the mean: one image whose one-draw KL is heavy-tailed can move the mean by
+  # nats (experiments/published/README.md), not the median.
+  return {**losses.batch_metrics(recon, kl, hparams['beta']), 'neg_elbo_median': jnp.median(recon + kl)}
 
 
 def pad_batches(images, batch_size):

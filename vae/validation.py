@@ -103,6 +103,12 @@ def check_config(config, data_devices):
         key.split('.')[1]) is not None:  # A built-in model that would silently ignore it.
       raise VaeError(f'{key}={_get(config, key)!r}: read only by {", ".join(readers)}, not model.name='
                      f'{config.model.name!r} (leave it unset)')
+  fraction = config.eval.get('defensive_fraction', 0.0)
+  if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 <= fraction < 1:
+    raise VaeError(f'eval.defensive_fraction={fraction!r}: must be in [0, 1) (0: the standard IW estimate only)')
+  if fraction and config.eval.iw_samples < 2:
+    raise VaeError(f'eval.iw_samples={config.eval.iw_samples}: the defensive estimate (eval.defensive_fraction='
+                   f'{fraction}) needs at least 2, from q and from the prior')
   extent = _get(config, 'eval.manifold_extent')
   if not isinstance(extent, (int, float)) or isinstance(extent, bool) or not (extent >= 0 and math.isfinite(extent)):
     raise VaeError(f'eval.manifold_extent={extent!r}: must be a finite number >= 0 (0: the grid at prior quantiles)')
