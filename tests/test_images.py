@@ -14,6 +14,7 @@ import vae
 from conftest import ROOT, read_json, run_cli, shared
 
 # Short runs: two epochs of tiny batches, a cheap IW estimate and manifold.
+PHOTO_EPOCHS = 4  # 6.89 bits/dim against the histogram's 7.48 (measured, Zen 4, 2026-12-06).
 QUICK = ('--config.train.num_epochs=2', '--config.train.batch_size=50', '--config.eval.batch_size=100',
          '--config.eval.iw_samples=10', '--config.eval.manifold_size=4')
 
@@ -165,3 +166,19 @@ def test_binary_images_are_not_8_bit_data(tmp_path):
                    f'--workdir={tmp_path / "run"}', check=False)
   assert_refused(result, "model.likelihood='discretized_logistic'", 'not 8-bit', '[0, 255]')
   assert not (tmp_path / 'run').exists() or not any((tmp_path / 'run').iterdir())
+
+
+def test_photo_patches_beat_their_own_histogram(tmp_path):
+  """A few epochs on 32 x 32 x 3 patches of the two photographs, under the discretized logistic mixture: the test
+  bits/dim (the IW estimate) is below the entropy of the test patches' own per-channel histogram, the best any
+  model that ignores every dependence between pixels can do on them (fitted to the very patches it scores)."""
+  train, test = photo_patches(32, 16)
+  np.savez(tmp_path / 'patches.npz', x_train=train, x_test=test)
+  overrides = {'data.source': 'npz', 'data.dir': str(tmp_path / 'patches.npz'), 'model.conv_downsamples': 3,
+               'model.num_mixtures': 2, 'train.num_epochs': PHOTO_EPOCHS, 'train.batch_size': 32,
+               'train.learning_rate': 2e-3, 'eval.batch_size': 130, 'eval.iw_samples': 10, 'eval.manifold_size': 3}
+  vae.train(os.path.join(ROOT, 'configs', 'images.py'), str(tmp_path / 'run'), overrides, verbose=False)
+  results = read_json(tmp_path / 'run' / 'results.json')
+  entropy = histogram_entropy_bits(test)
+  assert 7.0 < entropy < 8.0  # 7.48 bits: the photographs' test patches.
+  assert results['test/nll_iw_bpd'] < entropy - 0.2, (results['test/nll_iw_bpd'], entropy)

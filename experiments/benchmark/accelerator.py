@@ -2,7 +2,7 @@
 
   python experiments/benchmark/accelerator.py --worker=grid --config=fashion_dense --precision=float32,tensorfloat32
   python experiments/benchmark/accelerator.py --worker=e2e --cache=/tmp/jax-cache [-- run.py overrides]
-  python experiments/benchmark/accelerator.py --worker=torch
+  python experiments/benchmark/accelerator.py --worker=torch [--config=cifar10]
 
 Each prints one JSON object. Figures are images/s over whole epochs after a warm-up epoch (median of `--epochs`),
 compile excluded, as in benchmark.py, whose workers `iwae` and `ceiling` the script also runs.
@@ -12,9 +12,12 @@ compile excluded, as in benchmark.py, whose workers `iwae` and `ceiling` the scr
   epoch 1, the seconds between epochs beyond each epoch's own compute (metrics.jsonl's `seconds`), the evaluation,
   the wall time; and the run's test -ELBO and IW NLL (the NLL under each training precision).
 - torch: fashion_dense in PyTorch on CUDA when there is one (else the CPU): eager with fused Adam, the whole step
-  captured in one CUDA graph, and a 64-member sweep as batched matmuls (bmm) in one graph; float32 and TF32.
+  captured in one CUDA graph, and a 64-member sweep as batched matmuls (bmm) in one graph; float32 and TF32. With
+  --config another config (a conv one: cifar10), its torch_vae.py model eager (cuDNN autotuned), float32 and TF32.
+Configs without their data here (cifar10) train on random images of their shape (workers.SYNTHETIC).
 """
 import argparse
+import functools
 import itertools
 import json
 import math
@@ -28,7 +31,8 @@ import time
 import workers  # Beside this file.
 
 ROOT = workers.ROOT
-STEP_IMAGES = {'fashion_dense': None, 'mnist18_conv': 3200}  # Images per timed epoch (None: the train set).
+# Images per timed epoch (None: the train set).
+STEP_IMAGES = {'fashion_dense': None, 'mnist18_conv': 3200, 'cifar10': 6400}
 
 
 def worker_grid(args):
@@ -51,7 +55,8 @@ def worker_grid(args):
     row = {'precision': precision, 'unroll': int(unroll), 'conv_impl': impl, 'batch_size': config.train.batch_size,
            'members': max(1, members)}
     try:
-      run = runs.Run(configs)
+      with workers.data_of(args.config, config, config.data.max_train_images):
+        run = runs.Run(configs)
       state = {'s': run.place(run.initial_states)}
       t0 = time.perf_counter()
       compiled = run.compile_epoch(state['s'])
@@ -113,12 +118,21 @@ def worker_torch(args):
   from vae import data  # pylint: disable=g-import-not-at-top
   cuda = torch.cuda.is_available()
   dev = 'cuda' if cuda else 'cpu'
-  images = data.load('fashion_mnist').train_images
+  out = {'torch': torch.__version__, 'device': torch.cuda.get_device_name() if cuda else 'cpu'}
+  if args.config == 'fashion_dense':
+    images = data.flat(data.load('fashion_mnist').train_images)
+    forms = (('eager', _eager), ('graph', _graph), ('sweep64', _sweep)) if cuda else (('eager', _eager),)
+  else:
+    config = workers.load_config(args.config)
+    images, _ = workers.train_images(args.config, config, STEP_IMAGES.get(args.config))
+    with config.unlocked():
+      config.model.image_shape = images.shape[1:]
+    images = data.flat(images)
+    forms = (('eager', functools.partial(_eager_config, config)),)
+    torch.backends.cudnn.benchmark = True
   if args.quick:
     images = images[:2000]
   images = torch.from_numpy(np.ascontiguousarray(images)).to(dev)
-  out = {'torch': torch.__version__, 'device': torch.cuda.get_device_name() if cuda else 'cpu'}
-  forms = (('eager', _eager), ('graph', _graph), ('sweep64', _sweep)) if cuda else (('eager', _eager),)
   for tf32 in ((False, True) if cuda else (False,)):
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
     for name, fn in forms:
@@ -167,6 +181,24 @@ def _eager(torch, images, dev, epochs):
       loss(model, x, 'bernoulli', 1.0, 1.0).backward()
       opt.step()
   return steps * BATCH / _median_epoch(torch, epoch, epochs)
+
+
+def _eager_config(config, torch, images, dev, epochs):
+  """torch_vae.py's model of `config` in a plain loop, fused Adam, data on the device."""
+  import torch_vae  # pylint: disable=g-import-not-at-top
+  model = torch_vae.make(config).to(dev)
+  opt = torch.optim.Adam(model.parameters(), lr=config.train.learning_rate, fused=dev == 'cuda')
+  batch, m = config.train.batch_size, config.model
+  steps = len(images) // batch
+
+  def epoch():
+    order = torch.randperm(len(images), device=dev)
+    for i in range(steps):
+      x = images[order[i * batch:(i + 1) * batch]].float() / 255.0
+      opt.zero_grad(set_to_none=True)
+      torch_vae.loss(model, x, m.likelihood, m.get('sigma', 1.0), config.train.beta).backward()
+      opt.step()
+  return steps * batch / _median_epoch(torch, epoch, epochs)
 
 
 def _graphed(torch, images, step_fn, index, steps, images_per_step, epochs):

@@ -5,9 +5,11 @@
 # writes experiments/benchmark/accelerator.json (or OUT.json), and each part as it finishes into $PARTS (default a
 # temporary folder), so that a run cut short keeps what it measured:
 #   versions; fashion_dense at each train.matmul_precision and scan unroll; the same with XLA's command buffers over
-#   the loop; a 64-member sweep; the conv model with XLA's and patch convolutions at batch 16 and 100; the IW
-#   estimate (10,000 x 1000) and the matmul ceiling; PyTorch eager, graphed and its 64-member sweep; run.py end to
-#   end (cold and warm compilation cache, and trained at TF32), with its phases and test NLL.
+#   the loop; a 64-member sweep; the conv model with XLA's and patch convolutions at batch 16 and 100; cifar10 (the
+#   conv model at 32 x 32 x 3 under the discretized logistic mixture, random images) with either convolution; the IW
+#   estimate (10,000 x 1000) and the matmul ceiling; PyTorch eager, graphed and its 64-member sweep, and cifar10 in
+#   PyTorch eager; run.py end to end (cold and warm compilation cache, and trained at TF32), with its phases and test
+#   NLL.
 # $PYTHON needs jax for the accelerator and requirements.txt's packages (torch optional); --quick: a smoke test on
 # a CPU (every part, a few steps each), not figures to quote.
 set -uo pipefail
@@ -45,6 +47,7 @@ part versions 60 -- "${ACC[@]}" --worker=versions
 part dense 120 -- "${ACC[@]}" --worker=grid --config=fashion_dense --precision=float32,tensorfloat32 --unroll=1,8
 part sweep64 90 -- "${ACC[@]}" --worker=grid --config=fashion_dense --members=64 --precision=float32,tensorfloat32
 part conv 150 -- "${ACC[@]}" --worker=grid --config=mnist18_conv --conv_impl=xla,patch --batch_size=16,100
+part cifar10 150 -- "${ACC[@]}" --worker=grid --config=cifar10 --conv_impl=xla,patch
 part iwae 60 -- "$PY" $B/benchmark.py --worker=iwae $QUICK
 part ceiling 60 -- "$PY" $B/benchmark.py --worker=ceiling $QUICK
 part run_cold 180 -- "${ACC[@]}" --worker=e2e --cache="$CACHE" -- "${E2E[@]}"
@@ -52,6 +55,7 @@ part run_warm 120 -- "${ACC[@]}" --worker=e2e --cache="$CACHE" -- "${E2E[@]}"
 part run_tf32 120 -- "${ACC[@]}" --worker=e2e --cache="$CACHE" -- --config.train.matmul_precision=tensorfloat32 "${E2E[@]}"
 rm -rf "$CACHE"
 part torch 150 -- "${ACC[@]}" --worker=torch
+part torch_cifar10 90 -- "${ACC[@]}" --worker=torch --config=cifar10
 part dense_command_buffer 90 "$CMDBUF" -- "${ACC[@]}" --worker=grid --config=fashion_dense --precision=float32,tensorfloat32 --unroll=1,8
 # For planning long runs: an epoch of the published rows' models (Burda's IWAE k = 50, the VampPrior).
 part burda_iwae50 60 -- "${ACC[@]}" --worker=grid --config=burda_mnist:iwae50 --epochs=1
