@@ -31,6 +31,8 @@ ZEN4 = '2-core AMD EPYC (Zen 4) CPU, at nice 19 beside one other run'
 EPYC = '2-core AMD EPYC CPU'
 EPYC_XEON = '2-core AMD EPYC, then Intel Xeon CPU'
 XEON = '2-core Intel Xeon CPU'
+XEON_EPYC = '2-core Intel Xeon, then AMD EPYC (Zen 4) CPU'
+EPYC_XEON_EPYC = '2-core AMD EPYC, then Intel Xeon, then AMD EPYC (Zen 4) CPU'
 ROWS = {
     'fashion_standard': ('exemplar', 'configs/vampprior.py:fashion', 228.70, 0.15, ZEN4, None),
     'fashion_vamp': ('exemplar', 'configs/vampprior.py:fashion_vamp', 227.35, 0.05, ZEN4, None),
@@ -42,14 +44,14 @@ ROWS = {
     'mnist_standard': ('exemplar', 'configs/vampprior.py:mnist', 84.45, 0.12, ZEN4, None),
     'mnist_vamp': ('exemplar', 'configs/vampprior.py:mnist_vamp', 82.43, 0.06, ZEN4, None),
     'mnist_hvae': ('exemplar', 'configs/vampprior.py:mnist_hvae', 82.39, None, EPYC, None),
-    'mnist_hvae_vamp': ('exemplar', 'configs/vampprior.py:mnist_hvae_vamp', 81.56, None, EPYC_XEON, None),
+    'mnist_hvae_vamp': ('exemplar', 'configs/vampprior.py:mnist_hvae_vamp', 81.56, None, EPYC_XEON_EPYC, None),
     'conv_mnist_hvae': ('exemplar', 'configs/vampprior.py:conv_mnist_hvae', 80.52, None, '', None),
     'conv_mnist_hvae_vamp': ('exemplar', 'configs/vampprior.py:conv_mnist_hvae_vamp', 79.67, None, '', None),
     'mnist_exemplar': ('exemplar', 'configs/vampprior.py:mnist_exemplar', 82.09, None, '', None),
     'burda_vae': ('burda', 'configs/burda_mnist.py', 86.76, None, EPYC, {0: '../burda_mnist/vae'}),
     'burda_iwae5': ('burda', 'configs/burda_mnist.py:iwae5', 85.54, None, EPYC, {0: '../burda_mnist/iwae5'}),
     'burda_iwae50': ('burda', 'configs/burda_mnist.py:iwae50', 84.78, None, '', None),
-    'burda_two_layer': ('burda', 'configs/burda_mnist.py:two_layer', 85.33, None, XEON, None),
+    'burda_two_layer': ('burda', 'configs/burda_mnist.py:two_layer', 85.33, None, XEON_EPYC, None),
     'burda_two_layer_iwae50': ('burda', 'configs/burda_mnist.py:two_layer_iwae50', 82.90, None, '', None),
 }
 FIGURES = ('test/nll_iw', 'test/neg_elbo', 'test/recon', 'test/kl', 'test/active_units', 'epoch',
