@@ -47,7 +47,7 @@ part versions 60 -- "${ACC[@]}" --worker=versions
 part dense 120 -- "${ACC[@]}" --worker=grid --config=fashion_dense --precision=float32,tensorfloat32 --unroll=1,8
 part sweep64 90 -- "${ACC[@]}" --worker=grid --config=fashion_dense --members=64 --precision=float32,tensorfloat32
 part conv 150 -- "${ACC[@]}" --worker=grid --config=mnist18_conv --conv_impl=xla,patch --batch_size=16,100
-part cifar10 150 -- "${ACC[@]}" --worker=grid --config=cifar10 --conv_impl=xla,patch
+part cifar10 180 -- "${ACC[@]}" --worker=grid --config=cifar10 --conv_impl=xla,patch
 part iwae 60 -- "$PY" $B/benchmark.py --worker=iwae $QUICK
 part ceiling 60 -- "$PY" $B/benchmark.py --worker=ceiling $QUICK
 part run_cold 180 -- "${ACC[@]}" --worker=e2e --cache="$CACHE" -- "${E2E[@]}"
