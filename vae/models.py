@@ -225,7 +225,7 @@ def _prior_of(model, exemplars):
 
 
 class Exemplars(NamedTuple):
-  """The exemplar prior's components: training images (K, 784), as the encoder reads them (gray, in [0, 1]); and,
+  """The exemplar prior's components: training images (K, H*W*C), as the encoder reads them (gray, in [0, 1]); and,
   while training, their indices in the training set, `ids` (K,), and the batch's, `own_ids` (N,), so that each
   image's own exemplar is left out of its prior (steps.training_exemplars)."""
   images: Any

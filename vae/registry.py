@@ -41,7 +41,7 @@ def factory(name):
   folder, else from the project's root) or 'package.module:Name'; ValueError saying why it cannot be found.
 
   `Name(model_config, rngs=rngs)` returns the module: a `VAE(encoder, decoder)` of one's own encoder and decoder, or
-  any nnx.Module with the same four methods (encode(x) -> (mean, logvar), decode(z) -> (N, 784), __call__(x, key),
+  any nnx.Module with the same four methods (encode(x) -> (mean, logvar), decode(z) -> (N, H*W*P), __call__(x, key),
   prior() -> (means, logvars) of its mixture components).
   """
   if name in FACTORIES:

@@ -110,7 +110,7 @@ EXEMPLAR_STREAM = 1
 
 
 def training_exemplars(images, batch_indices, key, model_config):
-  """models.Exemplars of one step: model.num_exemplars training images (uint8 `images`, (N, 784)) drawn with
+  """models.Exemplars of one step: model.num_exemplars training images (uint8 `images`, (N, H*W*C)) drawn with
   replacement, gray, each batch image's own left out; None unless model.prior is 'exemplar'."""
   if model_config.get('prior', 'standard') != 'exemplar':
     return None
