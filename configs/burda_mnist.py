@@ -14,8 +14,8 @@ passes); evaluation: the importance-weighted NLL with 5000 samples on the 10,000
 The targets are the paper's test NLL in nats. `fashion` is the VAE row's setting on dynamically binarized
 Fashion-MNIST (experiments/fashion_baseline/). Rerunning a command resumes it: the run is hours on a CPU.
 
-`two_layer`: two stochastic layers (vae/hierarchical.py), as their section 5 describes them: x -> 200-200 -> z1 of
-100, z1 -> 100-100 -> z2 of 50, tanh, the generative networks mirrored; the same training and evaluation.
+`two_layer`: two stochastic layers (vae/models/hierarchical.py), as their section 5 describes them: x -> 200-200 ->
+z1 of 100, z1 -> 100-100 -> z2 of 50, tanh, the generative networks mirrored; the same training and evaluation.
 
 Differences from their code (yburda/iwae, which their README says produced the numbers), stated: the paper's Adam
 (beta1 0.9, second moment from zero; the code's beta1 0.99, from ones), the loss a mean over the batch (theirs a

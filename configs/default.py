@@ -48,7 +48,7 @@ def get_config():
   config.model.sigma = 1.0  # Gaussian likelihood only: the fixed pixel standard deviation.
   config.model.num_mixtures = 10  # discretized_logistic likelihood only: logistic components per pixel (PixelCNN++).
   config.model.conv_downsamples = 1  # conv only: stride-2 layers; H and W must divide by 2^conv_downsamples.
-  config.model.conv_impl = 'auto'  # auto | xla | patch, conv models only; auto: the faster here (vae/conv.py).
+  config.model.conv_impl = 'auto'  # auto | xla | patch, conv models only; auto: the faster here (models/convolution.py)
   config.model.prior = 'standard'  # standard: N(0, I) | vamp: the VampPrior, a mixture of the posteriors of
   config.model.num_pseudo_inputs = 500  # ... this many learnt pseudo-inputs (vamp only; needs kl_estimator sample).
   config.model.num_exemplars = 25000  # ... | exemplar: the posteriors of this many training images a step (sample KL).

@@ -15,7 +15,7 @@ the test NLL is in bits/dim, as they report it. The pixels enter as they are (da
 in [0, 1], colour kept); nothing is binarized.
 
 The rest are small defaults for a first run on a few thousand images on one GPU, chosen, not tuned: the conv model;
-latent 32, because the conv encoder's last hidden layer has 32 units (vae/models.py's ConvEncoder), so the posterior
+latent 32, because the conv encoder's last hidden layer has 32 units (vae/models/conv.py), so the posterior
 means span at most 32 directions and a larger code would add only inactive units; batch 64 (PyTorch-VAE's) with
 default.py's Adam 1e-3; 100 epochs, about 8,000 steps on 5,000 images; the test NLL from 100 importance samples
 (default.py's; 5000 for a published table); evaluation 128 images a batch, as default.py's 1000 is sized for 28 x 28

@@ -6,7 +6,7 @@ the standard normal prior and under the VampPrior.
   python run.py --config=configs/vampprior.py:fashion_vamp --workdir=runs/vamp_fashion_vamp
   python run.py --config=configs/vampprior.py:mnist_vamp --workdir=runs/vamp_mnist_vamp
 
-Two stochastic levels (vae/hierarchical.py), each row with `_vamp` for the VampPrior on z2 and `conv_` first for
+Two stochastic levels (vae/models/hierarchical.py), each row with `_vamp` for the VampPrior on z2 and `conv_` first for
 the convHVAE: `fashion_hvae`, `mnist_hvae`, `fashion_hvae_vamp`, `conv_fashion_hvae`, `conv_mnist_hvae_vamp`, ...
 
   python run.py --config=configs/vampprior.py:fashion_hvae --workdir=runs/hvae_fashion

@@ -1,11 +1,11 @@
-"""Tests of vae/conv.py: patch_conv and the conv layers against lax's convolutions and nnx's modules."""
+"""Tests of vae/models/convolution.py: patch_conv and the conv layers against lax's convolutions and nnx's modules."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
-from vae import conv
+from vae.models import convolution as conv
 
 
 # patch_conv's two paths (a matmul over input patches; for an unstrided conv with fewer outputs than inputs, over the

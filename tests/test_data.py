@@ -1,4 +1,4 @@
-"""Tests of vae/data.py: finding, fetching and loading the datasets, class subsets and preprocessing."""
+"""Tests of vae/data/: finding, fetching and loading the datasets, class subsets and preprocessing."""
 import gzip
 import hashlib
 import os
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vae import data
-from vae import idx
+from vae.data import idx
 from vae.errors import VaeError
 
 FILENAMES = tuple(idx.FILES.values())

@@ -1,4 +1,4 @@
-"""Models of two stochastic levels (vae/hierarchical.py) and the log-weight interface they share with one level:
+"""Models of two stochastic levels (vae/models/hierarchical.py) and the log-weight interface they share with one level:
 the IW estimate against exact and numerically integrated marginal likelihoods, the architectures, and a run."""
 import math
 import os
@@ -307,7 +307,7 @@ def test_conv_hvae_starts_from_their_codes_initialisation():
   """p(x|z1, z2)'s networks drawn as the VampPrior code draws them: every convolution kernel PyTorch's default
   U(+-1/sqrt(fan_in)), the GatedDense He-normal N(0, 2/fan_in). Kolmogorov-Smirnov against scipy's distributions,
   each on up to 36,864 weights of one seed: a wrong family or a scale off by 5% gives p-values far below 1e-3."""
-  from vae import hierarchical  # pylint: disable=g-import-not-at-top
+  from vae.models import hierarchical  # pylint: disable=g-import-not-at-top
   pixels = hierarchical.ConvPixels(impl='patch', rngs=nnx.Rngs(0))
   convs = [(layer.h, layer.g) for layer in pixels.convs] + [(pixels.out,)]
   for conv in (c for pair in convs for c in pair):

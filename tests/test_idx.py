@@ -1,4 +1,4 @@
-"""Tests of vae/idx.py: the real MNIST / Fashion-MNIST files, and crafted corrupt ones that must fail by name."""
+"""Tests of vae/data/idx.py: the real MNIST / Fashion-MNIST files, and crafted corrupt ones that must fail by name."""
 import gzip
 import os
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vae import data
-from vae import idx
+from vae.data import idx
 from vae.errors import VaeError
 
 FASHION_DIR = '/usr/share/datasets/fashion-mnist'

@@ -1,4 +1,4 @@
-"""Tests of vae/models.py on every config in configs/: shapes, parameter counts, the sampler, pure init/apply."""
+"""Tests of vae/models/ on every config in configs/: shapes, parameter counts, the sampler, pure init/apply."""
 import functools
 import importlib.util
 import math
@@ -12,7 +12,8 @@ from scipy import stats
 from flax import nnx
 
 from conftest import REORDERED
-from vae import conv, models
+from vae import models
+from vae.models import convolution as conv
 
 CONFIGS_DIR = pathlib.Path(__file__).resolve().parent.parent / 'configs'
 CONFIG_NAMES = ('fashion_dense', 'mnist18_conv', 'mnist18_conv:fashion', 'latent2d', 'latent2d:fashion',

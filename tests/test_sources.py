@@ -11,8 +11,9 @@ from PIL import Image, ImageFile
 from sklearn.datasets import load_digits, load_sample_images
 
 from conftest import DENSE, read_json, run_cli
-from vae import data, sources
-from vae.images import crop_resize
+from vae import data
+from vae.data import sources
+from vae.data.images import crop_resize
 from vae.errors import VaeError
 
 TRAIN, TEST = 400, 200  # The images the TINY runs use: the CSV files hold exactly these.

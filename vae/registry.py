@@ -1,6 +1,6 @@
 """Which model a config's `model.name` names: a built-in factory, or one of one's own ('path/to/file.py:Name',
 'package.module:Name'), and the copy of an own model's file a run keeps in its workdir. Nothing of the project's is
-imported here until a name is resolved (vae/models.py imports this module).
+imported here until a name is resolved (vae/models/ imports this module).
 """
 import importlib
 import importlib.util
@@ -8,9 +8,10 @@ import os
 
 # The built-in models: `model.name` -> where its factory (model_config, *, rngs) -> module lives, named as one's own
 # models are and imported when first named.
-FACTORIES = {'dense': 'vae.models:dense_vae', 'conv': 'vae.models:conv_vae', 'gated': 'vae.gated:gated_vae',
-             'hvae': 'vae.hierarchical:gated_hvae', 'conv_hvae': 'vae.hierarchical:conv_hvae',
-             'two_layer': 'vae.hierarchical:two_layer'}
+FACTORIES = {'dense': 'vae.models.dense:dense_vae', 'conv': 'vae.models.conv:conv_vae',
+             'gated': 'vae.models.gated:gated_vae', 'hvae': 'vae.models.hierarchical:gated_hvae',
+             'conv_hvae': 'vae.models.hierarchical:conv_hvae',
+             'two_layer': 'vae.models.hierarchical:two_layer'}
 TWO_LEVELS = ('hvae', 'conv_hvae', 'two_layer')  # The built-in models of two levels: z1 of model.z1_dim too.
 _LOADED = {}  # Absolute file path -> its module: one class object per file, however often a config names it.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # The project's root.

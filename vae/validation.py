@@ -5,7 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vae import conv, data, likelihoods, models, registry, steps
+from vae import data, likelihoods, models, registry, steps
+from vae.models import convolution
 from vae.errors import VaeError
 
 PRIOR_NAMES = {'vamp': 'VampPrior', 'exemplar': 'exemplar prior'}
@@ -23,7 +24,7 @@ def check_config(config, data_devices):
   except ValueError as e:
     raise VaeError(f'model.name={config.model.name!r}: {e}') from None
   _one_of(config, 'model.activation', tuple(models.ACTIVATIONS))
-  _one_of(config, 'model.conv_impl', conv.CONV_IMPLS)
+  _one_of(config, 'model.conv_impl', convolution.CONV_IMPLS)
   _one_of(config, 'model.likelihood', likelihoods.NAMES)
   _one_of(config, 'model.prior', models.PRIORS)
   _one_of(config, 'train.optimizer', tuple(steps.OPTIMIZERS))

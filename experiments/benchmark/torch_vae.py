@@ -21,7 +21,7 @@ def _mlp(sizes, activation):
 
 
 class DenseVAE(nn.Module):
-  """784 -> encoder_widths -> (mean, logvar) heads; latent -> decoder_widths -> 784, as vae/models.py."""
+  """784 -> encoder_widths -> (mean, logvar) heads; latent -> decoder_widths -> 784, as vae/models/dense.py."""
 
   def __init__(self, model):
     super().__init__()
@@ -40,7 +40,7 @@ class DenseVAE(nn.Module):
 
 
 class ConvVAE(nn.Module):
-  """vae/models.py's conv VAE for images (H, W, C) and d = model.conv_downsamples: Conv 32 -> Conv 64 /2 -> (d - 1) x
+  """vae/models/conv.py's VAE for images (H, W, C) and d = model.conv_downsamples: Conv 32 -> Conv 64 /2 -> (d - 1) x
   Conv 64 /2 -> Conv 64 -> Conv 64 -> Dense 32 -> heads; Dense (H, W) / 2^d x 64 -> (d - 1) x ConvT 64 /2 -> ConvT 32
   /2 -> Conv P, the likelihood's outputs per pixel. 3x3 kernels, PyTorch's usual padding: the stride-2 layers' taps
   sit one pixel off 'SAME''s, with the same sizes and FLOPs."""

@@ -7,7 +7,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from vae import conv, models
+from vae import models
+from vae.models import convolution
 
 XAVIER = nnx.initializers.xavier_uniform()  # U(-sqrt(6 / (in + out)), +...), the write-ups' "xavier"; biases zero.
 
@@ -110,9 +111,10 @@ def KerasConvVAE(model_config, *, rngs):  # pylint: disable=invalid-name
   """001's VAE (Keras): the conv model's layers with a 2x2 kernel in the decoder's last convolution, Keras's
   default init (Glorot-uniform kernels, zero biases), its sampling slip and its clipped cross-entropy
   (KerasBCEVAE)."""
-  activation, impl = models.ACTIVATIONS[model_config.activation], conv.conv_impl(model_config.get('conv_impl', 'auto'))
+  activation = models.ACTIVATIONS[model_config.activation]
+  impl = convolution.conv_impl(model_config.get('conv_impl', 'auto'))
   decoder = models.ConvDecoder(model_config.latent_dim, activation, impl=impl, rngs=rngs)
-  decoder.out = conv.Conv(32, 1, kernel_size=(2, 2), impl=impl, rngs=rngs)
+  decoder.out = convolution.Conv(32, 1, kernel_size=(2, 2), impl=impl, rngs=rngs)
   vae = KerasBCEVAE(models.ConvEncoder(model_config.latent_dim, activation, impl=impl, rngs=rngs), decoder)
   _reinitialise(vae, XAVIER, nnx.initializers.zeros, rngs)
   return vae

@@ -1,14 +1,13 @@
 """The VampPrior code's networks (Tomczak & Welling, 2018; `jmtomczak/vae_vampprior`): gated dense layers with
 He-normal weights, the encoder's log-variance bounded as its Hardtanh, the decoder's probabilities clamped; the
-two-level models (vae/hierarchical.py) are built of them too."""
+two-level models (vae/models/hierarchical.py) are built of them too."""
 import math
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from vae import models
-from vae.models import IMAGE_SIZE, VAE
+from vae.models.base import IMAGE_SIZE, VAE, input_size, output_size
 
 HE = nnx.initializers.variance_scaling(2.0, 'fan_in', 'normal')  # std sqrt(2 / fan_in), as the VampPrior code.
 LOGVAR_BOUNDS = (-6.0, 2.0)  # The VampPrior code's Hardtanh on the encoder's log-variance.
@@ -65,6 +64,6 @@ def clip_logits(logits):
 def gated_vae(model_config, *, rngs):
   """The VampPrior code's VAE (Tomczak & Welling, 2018): gated dense layers, He init, bounded log-variance."""
   return VAE(GatedEncoder(model_config.encoder_widths, model_config.latent_dim,
-                          input_size=models.input_size(model_config), rngs=rngs),
+                          input_size=input_size(model_config), rngs=rngs),
              GatedDecoder(model_config.decoder_widths, model_config.latent_dim,
-                          output_size=models.output_size(model_config), rngs=rngs))
+                          output_size=output_size(model_config), rngs=rngs))

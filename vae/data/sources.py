@@ -1,7 +1,7 @@
 """Where a dataset's images come from (`data.source`) besides MNIST's IDX files: the Kaggle CSV files (MNIST /
-Fashion-MNIST only) and any TFDS image dataset; one's own images (npz, folder) are read by `vae/images.py`.
+Fashion-MNIST only) and any TFDS image dataset; one's own images (npz, folder) are read by `vae/data/images.py`.
 
-`load_csv` returns MNIST's four arrays, completed by `vae/data.py` as the IDX files are. Every reader of READERS is
+`load_csv` returns MNIST's four arrays, completed by `vae/data/` as the IDX files are. Every reader of READERS is
 `load(name, data_dir, image_size)` -> {'train_images', 'test_images': uint8 (N, H, W, C) with C 1 or 3;
 'train_labels', 'test_labels': integer (N,), or None when unlabelled; 'class_names': a tuple, () when unlabelled},
 and `data.load` checks the counts, ranges and shapes of all alike.
@@ -15,7 +15,7 @@ import os
 import numpy as np
 from absl import logging
 
-from vae import images
+from vae.data import images
 from vae.errors import VaeError
 
 SPLITS = ('train', 'test')

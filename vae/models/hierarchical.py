@@ -15,12 +15,14 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from vae import conv, gated, losses, models
-from vae.gated import HE, GatedDense, GatedDecoder, GatedEncoder
-from vae.models import IMAGE_SIZE
+from vae import losses
+from vae.models import base, convolution, gated
+from vae.models.dense import DenseDecoder, DenseEncoder
+from vae.models.base import IMAGE_SIZE
+from vae.models.gated import HE, GatedDense, GatedDecoder, GatedEncoder
 
 
-class TwoLevelVAE(models.VAE):
+class TwoLevelVAE(base.VAE):
   """The top-down HVAE: `encoder` is q(z2|x), `q_z1_x` x's features for q(z1|x, z2), `p_x` maps the two 300-wide
   codes' features, concatenated, to logits."""
 
@@ -61,7 +63,7 @@ class TwoLevelVAE(models.VAE):
 
   def prior_draw(self, inferred, eps, u):
     (mean2, logvar2), x_features, prior = inferred
-    z2 = models.mixture_draw(prior, eps[..., :mean2.shape[-1]], u)
+    z2 = base.mixture_draw(prior, eps[..., :mean2.shape[-1]], u)
     p_mean1, p_logvar1 = self.p_z1(z2)
     z1 = p_mean1 + jnp.exp(0.5 * p_logvar1) * eps[..., mean2.shape[-1]:]
     h = self.q_z1_z2(z2)
@@ -71,8 +73,8 @@ class TwoLevelVAE(models.VAE):
 
   def generate(self, key, n):
     z2_key, z1_key = jax.random.split(key)
-    z2 = models.sample_prior(self.prior(), z2_key, n)
-    z1 = models.reparameterize(z1_key, *self.p_z1(z2))
+    z2 = base.sample_prior(self.prior(), z2_key, n)
+    z1 = base.reparameterize(z1_key, *self.p_z1(z2))
     return self._logits(z1, z2)
 
 
@@ -94,8 +96,8 @@ class GatedConv(nnx.Module):
 
   def __init__(self, a, b, kernel, stride=1, *, impl, rngs):
     size, strides = (kernel, kernel), (stride, stride)
-    self.h = conv.Conv(a, b, size, strides, impl=impl, kernel_init=TORCH_CONV_INIT, rngs=rngs)
-    self.g = conv.Conv(a, b, size, strides, impl=impl, kernel_init=TORCH_CONV_INIT, rngs=rngs)
+    self.h = convolution.Conv(a, b, size, strides, impl=impl, kernel_init=TORCH_CONV_INIT, rngs=rngs)
+    self.g = convolution.Conv(a, b, size, strides, impl=impl, kernel_init=TORCH_CONV_INIT, rngs=rngs)
 
   def __call__(self, x):
     return self.h(x) * jax.nn.sigmoid(self.g(x))
@@ -136,7 +138,7 @@ class ConvPixels(nnx.Module):
   def __init__(self, *, impl, rngs):
     self.pre = GatedDense(600, IMAGE_SIZE, rngs=rngs)
     self.convs = nnx.List([GatedConv(a, 64, 3, impl=impl, rngs=rngs) for a in (1, 64, 64, 64)])
-    self.out = conv.Conv(64, 1, (1, 1), impl=impl, kernel_init=TORCH_CONV_INIT, rngs=rngs)
+    self.out = convolution.Conv(64, 1, (1, 1), impl=impl, kernel_init=TORCH_CONV_INIT, rngs=rngs)
 
   def __call__(self, h):
     h = self.pre(h).reshape(h.shape[:-1] + (28, 28, 1))
@@ -153,27 +155,27 @@ Q_Z1_CONVS = ((3, 1, 32), (3, 2, 32), (3, 1, 64), (3, 2, 64), (3, 1, 6))
 def gated_hvae(model_config, *, rngs):
   """The HVAE: every network gated dense layers of 300; z2 of model.latent_dim, z1 of model.z1_dim (40 each in
   their code)."""
-  size = models.input_size(model_config)
+  size = base.input_size(model_config)
   return TwoLevelVAE(GatedEncoder((300, 300), model_config.latent_dim, input_size=size, rngs=rngs),
                      GatedDense(size, 300, rngs=rngs),
-                     GatedDecoder((300,), 600, output_size=models.output_size(model_config), rngs=rngs), 300,
+                     GatedDecoder((300,), 600, output_size=base.output_size(model_config), rngs=rngs), 300,
                      model_config.z1_dim, model_config.latent_dim, rngs=rngs)
 
 
 def conv_hvae(model_config, *, rngs):
   """The convHVAE: q(z2|x) and x's features for q(z1|x, z2) gated convolutions to 294 features, p(x|z1, z2)
   ConvPixels; the networks between codes as the HVAE's. 28 x 28 gray images only, with one output per pixel."""
-  shape, likelihood = models.image_shape(model_config), models.likelihood_of(model_config)
+  shape, likelihood = base.image_shape(model_config), base.likelihood_of(model_config)
   if shape != (28, 28, 1) or likelihood.outputs_per_pixel() != 1:
-    raise models.ShapeError(f'the convHVAE takes 28 x 28 x 1 images with one output per pixel (Bernoulli or '
+    raise base.ShapeError(f'the convHVAE takes 28 x 28 x 1 images with one output per pixel (Bernoulli or '
                             f'Gaussian); got {" x ".join(map(str, shape))}, {model_config.likelihood} likelihood')
-  impl = conv.conv_impl(model_config.get('conv_impl', 'auto'))
+  impl = convolution.conv_impl(model_config.get('conv_impl', 'auto'))
   return TwoLevelVAE(ConvEncoder(Q_Z2_CONVS, model_config.latent_dim, impl=impl, rngs=rngs),
                      ConvFeatures(Q_Z1_CONVS, impl=impl, rngs=rngs), ConvPixels(impl=impl, rngs=rngs), 294,
                      model_config.z1_dim, model_config.latent_dim, rngs=rngs)
 
 
-class BottomUpVAE(models.VAE):
+class BottomUpVAE(base.VAE):
   """Burda et al.'s two stochastic layers: `encoder` q(z1|x), `q_z2` q(z2|z1), `p_z1` p(z1|z2), `decoder` p(x|z1)."""
 
   def __init__(self, encoder, q_z2, p_z1, decoder, z2_dim):
@@ -205,7 +207,7 @@ class BottomUpVAE(models.VAE):
 
   def prior_draw(self, inferred, eps, u):
     (mean1, logvar1), prior = inferred
-    z2 = models.mixture_draw(prior, eps[..., mean1.shape[-1]:], u)
+    z2 = base.mixture_draw(prior, eps[..., mean1.shape[-1]:], u)
     p_mean1, p_logvar1 = self.p_z1(z2)
     z1 = p_mean1 + jnp.exp(0.5 * p_logvar1) * eps[..., :mean1.shape[-1]]
     mean2, logvar2 = self.q_z2(z1)
@@ -214,17 +216,17 @@ class BottomUpVAE(models.VAE):
 
   def generate(self, key, n):
     z2_key, z1_key = jax.random.split(key)
-    z2 = models.sample_prior(self.prior(), z2_key, n)
-    return self.decoder(models.reparameterize(z1_key, *self.p_z1(z2)))
+    z2 = base.sample_prior(self.prior(), z2_key, n)
+    return self.decoder(base.reparameterize(z1_key, *self.p_z1(z2)))
 
 
 def two_layer(model_config, *, rngs):
   """x -> encoder_widths -> z1 (model.z1_dim) -> z1_widths -> z2 (model.latent_dim), mirrored for generation;
   Burda et al.: 200-200 to 100, then 100-100 to 50, tanh."""
-  act, z1, z2 = models.ACTIVATIONS[model_config.activation], model_config.z1_dim, model_config.latent_dim
-  return BottomUpVAE(models.DenseEncoder(model_config.encoder_widths, z1, act, input_size=models.input_size(
+  act, z1, z2 = base.ACTIVATIONS[model_config.activation], model_config.z1_dim, model_config.latent_dim
+  return BottomUpVAE(DenseEncoder(model_config.encoder_widths, z1, act, input_size=base.input_size(
                          model_config), rngs=rngs),
-                     models.DenseEncoder(model_config.z1_widths, z2, act, input_size=z1, rngs=rngs),
-                     models.DenseEncoder(model_config.z1_widths, z1, act, input_size=z2, rngs=rngs),
-                     models.DenseDecoder(model_config.decoder_widths, z1, act,
-                                         output_size=models.output_size(model_config), rngs=rngs), z2)
+                     DenseEncoder(model_config.z1_widths, z2, act, input_size=z1, rngs=rngs),
+                     DenseEncoder(model_config.z1_widths, z1, act, input_size=z2, rngs=rngs),
+                     DenseDecoder(model_config.decoder_widths, z1, act,
+                                         output_size=base.output_size(model_config), rngs=rngs), z2)

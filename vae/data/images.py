@@ -11,7 +11,7 @@ mode ('RGBA', 'P', 'CMYK', ...) is converted to RGB, C = 3, and so are gray imag
 logged). 16-bit and float images are refused rather than clipped. All images must have one size, unless
 `data.image_size` crops and resizes each.
 
-Readers return what vae/sources.py's READERS do.
+Readers return what vae/data/sources.py's READERS do.
 """
 import concurrent.futures
 import os

@@ -3,7 +3,7 @@ and pixel preprocessing.
 
 MNIST's IDX files are looked for in `data.dir` when set; else in the cache folder (`$VAE_DATA_DIR`, default
 `~/.cache/vae`), then in known system places; else they are fetched from the canonical URLs into the cache. The
-other sources live in `vae/sources.py` (Kaggle CSV, TFDS) and `vae/images.py` (an .npz file, a folder of PNG /
+other sources live in `vae/data/sources.py` (Kaggle CSV, TFDS) and `vae/data/images.py` (an .npz file, a folder of PNG /
 JPEG files).
 Images stay uint8 of shape (N, H, W, C) until a batch is preprocessed on device; labels are int32, -1 when the
 dataset has none.
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vae import idx, sources
+from vae.data import idx, sources
 from vae.errors import VaeError
 
 DATASETS = ('mnist', 'fashion_mnist')
