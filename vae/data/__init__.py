@@ -266,18 +266,3 @@ def binarize_once(images, which):
   """uint8 images of the set `which` (one of EVAL_SETS) -> its one fixed binarization, uint8 0 / 255, same shape."""
   return np.asarray(preprocess(images, 'binarize_dynamic', eval_binarization_key(which)) * 255, np.uint8)
 
-
-def main(argv):
-  """`python -m vae.data NAME...` finds (or fetches) and verifies each dataset, printing where it lies."""
-  for name in argv[1:] or DATASETS:
-    data = load(name)
-    print(f'{name}: {find_dir(name)}: {len(data.train_images)} train, {len(data.test_images)} test images, '
-          f'checksums ok')
-
-
-if __name__ == '__main__':
-  import sys
-  try:
-    main(sys.argv)
-  except VaeError as e:
-    sys.exit(f'error: {e}')
