@@ -193,8 +193,9 @@ def test_no_checkpoint_to_resume_is_a_refusal_not_a_restart(case, trained, tmp_p
 
 
 BAD_MODELS = '''
+import jax.numpy as jnp
 from flax import nnx
-from vae import models
+from vae import losses, models
 
 class Narrow(nnx.Module):
   def __init__(self, rngs):
@@ -211,7 +212,7 @@ def not_a_module(model_config, *, rngs):
 
 class OnePrior(models.VAE):
   def prior(self):
-    return models.losses.Mixture(*(2 * [models.jnp.zeros((3,))]))
+    return losses.Mixture(*(2 * [jnp.zeros((3,))]))
 
 def flat_prior(model_config, *, rngs):
   return OnePrior(models.DenseEncoder((16,), 4, models.ACTIVATIONS['relu'], rngs=rngs),
