@@ -13,7 +13,7 @@ from flax import nnx
 
 from conftest import REORDERED
 from vae import models
-from vae.models import convolution as conv
+from vae.models import convolution
 
 CONFIGS_DIR = pathlib.Path(__file__).resolve().parent.parent / 'configs'
 CONFIG_NAMES = ('fashion_dense', 'mnist18_conv', 'mnist18_conv:fashion', 'latent2d', 'latent2d:fashion',
@@ -266,7 +266,7 @@ def test_conv_impls_share_parameters_and_functions(monkeypatch):
   config = load_config('mnist18_conv')
   built = {}
   monkeypatch.setattr(jax, 'default_backend', lambda: 'cpu')  # 'auto' as on a CPU-only machine, whatever this one is.
-  for impl in conv.CONV_IMPLS:
+  for impl in convolution.CONV_IMPLS:
     with config.unlocked():
       config.model.conv_impl = impl
     built[impl] = models.init(config.model, jax.random.key(0))
@@ -276,9 +276,9 @@ def test_conv_impls_share_parameters_and_functions(monkeypatch):
   assert {conv.impl for conv in nnx.merge(*built['xla']).encoder.convs} == {'xla'}
   for backend, impl in (('gpu', 'patch'), ('tpu', 'xla')):
     monkeypatch.setattr(jax, 'default_backend', lambda backend=backend: backend)
-    assert conv.conv_impl('auto') == impl
+    assert convolution.conv_impl('auto') == impl
   with pytest.raises(ValueError, match='cudnn'):
-    conv.conv_impl('cudnn')
+    convolution.conv_impl('cudnn')
 
   x = _images((1, 2))
   key = jax.random.key(1)

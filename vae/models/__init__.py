@@ -10,12 +10,17 @@ import jax
 from flax import nnx
 
 from vae import registry
-from vae.models.base import (ACTIVATIONS, DEFAULT_IMAGE_SHAPE, IMAGE_SIZE, VAE, Exemplars, ShapeError,  # noqa: F401
+from vae.models.base import (ACTIVATIONS, DEFAULT_IMAGE_SHAPE, IMAGE_SIZE, VAE, Exemplars, ShapeError,
                              bits_per_dim, image_shape, input_size, likelihood_of, mixture_draw, output_size,
                              reparameterize, sample_prior)
-from vae.models.conv import ConvDecoder, ConvEncoder  # noqa: F401  (for models of one's own to build on)
-from vae.models.dense import DenseDecoder, DenseEncoder  # noqa: F401
+from vae.models.conv import ConvDecoder, ConvEncoder
+from vae.models.dense import DenseDecoder, DenseEncoder
 
+# What `models.X` names: the boundary below, base.py's VAE, priors and sizes, and the layers a model of one's own
+# builds on.
+__all__ = ['ACTIVATIONS', 'DEFAULT_IMAGE_SHAPE', 'IMAGE_SIZE', 'PRIORS', 'VAE', 'ConvDecoder', 'ConvEncoder',
+           'DenseDecoder', 'DenseEncoder', 'Exemplars', 'ShapeError', 'apply', 'bits_per_dim', 'image_shape', 'init',
+           'input_size', 'likelihood_of', 'make', 'mixture_draw', 'output_size', 'reparameterize', 'sample_prior']
 
 PRIORS = ('standard', 'vamp', 'exemplar')
 # The VampPrior code's initialisation of the pseudo-inputs, N(0.05, 0.01^2) per pixel (configs/vampprior.py says
