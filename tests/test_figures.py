@@ -46,15 +46,15 @@ def _has_color(pixels, rgb, tol=3, count=4):
 
 
 def test_grid_size_matches_hand_arithmetic():
-  assert figures.grid_size(10, 10) == (150 + 578 + 12, 70 + 578 + 12) == (740, 660)
-  assert figures.grid_size(5, 7) == (150 + 404 + 12, 70 + 288 + 12)
-  assert figures.grid_size(4, 10, row_labels=False) == (12 + 578 + 12, 70 + 230 + 12)
-  assert figures.grid_size(3, 3, row_labels=False) == (480, 70 + 172 + 12)
+  assert figures.grid_size(10, 10, True, (28, 28)) == (150 + 578 + 12, 70 + 578 + 12) == (740, 660)
+  assert figures.grid_size(5, 7, True, (28, 28)) == (150 + 404 + 12, 70 + 288 + 12)
+  assert figures.grid_size(4, 10, row_labels=False, image_shape=(28, 28)) == (12 + 578 + 12, 70 + 230 + 12)
+  assert figures.grid_size(3, 3, row_labels=False, image_shape=(28, 28)) == (480, 70 + 172 + 12)
   # Other sizes: 2 screen px per pixel at 32 (10 x 33 - 1 = 329 image px), 8 at 8 x 8, 1 at 64 x 64; H and W apart.
-  assert figures.grid_size(10, 10, image_shape=(32, 32, 3)) == (150 + 658 + 12, 70 + 658 + 12)
+  assert figures.grid_size(10, 10, True, image_shape=(32, 32, 3)) == (150 + 658 + 12, 70 + 658 + 12)
   assert figures.grid_size(8, 8, row_labels=False, image_shape=(8, 8)) == (12 + 568 + 12, 70 + 568 + 12)
   assert figures.grid_size(10, 10, row_labels=False, image_shape=(64, 64, 3)) == (12 + 649 + 12, 70 + 649 + 12)
-  assert figures.grid_size(2, 30, image_shape=(40, 20, 1)) == (150 + 629 + 12, 70 + 81 + 12)  # Scale 64 // 40.
+  assert figures.grid_size(2, 30, True, image_shape=(40, 20, 1)) == (150 + 629 + 12, 70 + 81 + 12)  # Scale 64 // 40.
 
 
 @pytest.mark.parametrize('shape, scale', [((28, 28), 2), ((32, 32, 3), 2), ((8, 8, 1), 8), ((64, 64, 3), 1),

@@ -204,7 +204,7 @@ class Narrow(nnx.Module):
     return self.linear(z)
 
 def narrow_decoder(model_config, *, rngs):
-  encoder = models.DenseEncoder((16,), 4, models.ACTIVATIONS['relu'], rngs=rngs)
+  encoder = models.DenseEncoder((16,), 4, models.ACTIVATIONS['relu'], input_size=784, rngs=rngs)
   return models.VAE(encoder, Narrow(rngs))
 
 def not_a_module(model_config, *, rngs):
@@ -215,8 +215,8 @@ class OnePrior(models.VAE):
     return losses.Mixture(*(2 * [jnp.zeros((3,))]))
 
 def flat_prior(model_config, *, rngs):
-  return OnePrior(models.DenseEncoder((16,), 4, models.ACTIVATIONS['relu'], rngs=rngs),
-                  models.DenseDecoder((16,), 4, models.ACTIVATIONS['relu'], rngs=rngs))
+  return OnePrior(models.DenseEncoder((16,), 4, models.ACTIVATIONS['relu'], input_size=784, rngs=rngs),
+                  models.DenseDecoder((16,), 4, models.ACTIVATIONS['relu'], output_size=784, rngs=rngs))
 '''
 
 

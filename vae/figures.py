@@ -36,7 +36,7 @@ def scale(image_shape):
   return max(1, TILE_PIXELS // max(image_shape[:2]))
 
 
-def grid_size(rows, cols, row_labels=True, image_shape=(28, 28)):
+def grid_size(rows, cols, row_labels, image_shape):
   """(width, height) in pixels of a grid of rows x cols images of `image_shape` (H, W, ...); e.g. 10 x 10 of
   28 x 28 with row labels is (740, 660)."""
   (h, w), s = image_shape[:2], scale(image_shape)
@@ -104,7 +104,7 @@ def originals_vs_reconstructions(originals, recons, path, pairs=2, cols=10,
                                  title='Test images and their reconstructions'):
   """`pairs` pairs of rows of `cols` images (N, H, W, C): originals above their reconstructions.
 
-  Size: `grid_size(2*pairs, cols, image_shape=recons.shape[1:])`.
+  Size: `grid_size(2*pairs, cols, True, recons.shape[1:])`.
   """
   originals, recons = np.asarray(originals), np.asarray(recons)
   rows = []

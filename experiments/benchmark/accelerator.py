@@ -170,25 +170,20 @@ def _median_epoch(torch, epoch, epochs):
 def _eager(torch, images, dev, epochs):
   """A plain loop, fused Adam, a fresh permutation every epoch (pytorch/examples' VAE), data on the device."""
   model, loss = _dense(dev)
-  opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=dev == 'cuda')
-  steps = len(images) // BATCH
-
-  def epoch():
-    order = torch.randperm(len(images), device=dev)
-    for i in range(steps):
-      x = images[order[i * BATCH:(i + 1) * BATCH]].float() / 255.0
-      opt.zero_grad(set_to_none=True)
-      loss(model, x, 'bernoulli', 1.0, 1.0).backward()
-      opt.step()
-  return steps * BATCH / _median_epoch(torch, epoch, epochs)
+  return _eager_loop(torch, images, dev, epochs, model, 1e-3, BATCH, lambda x: loss(model, x, 'bernoulli', 1.0, 1.0))
 
 
 def _eager_config(config, torch, images, dev, epochs):
   """torch_vae.py's model of `config` in a plain loop, fused Adam, data on the device."""
   import torch_vae  # pylint: disable=g-import-not-at-top
-  model = torch_vae.make(config).to(dev)
-  opt = torch.optim.Adam(model.parameters(), lr=config.train.learning_rate, fused=dev == 'cuda')
-  batch, m = config.train.batch_size, config.model
+  model, m = torch_vae.make(config).to(dev), config.model
+  return _eager_loop(torch, images, dev, epochs, model, config.train.learning_rate, config.train.batch_size,
+                     lambda x: torch_vae.loss(model, x, m.likelihood, m.get('sigma', 1.0), config.train.beta))
+
+
+def _eager_loop(torch, images, dev, epochs, model, lr, batch, loss_of):
+  """Images/s of epochs of `loss_of(x)` steps on `model`: a fresh permutation every epoch, fused Adam."""
+  opt = torch.optim.Adam(model.parameters(), lr=lr, fused=dev == 'cuda')
   steps = len(images) // batch
 
   def epoch():
@@ -196,7 +191,7 @@ def _eager_config(config, torch, images, dev, epochs):
     for i in range(steps):
       x = images[order[i * batch:(i + 1) * batch]].float() / 255.0
       opt.zero_grad(set_to_none=True)
-      torch_vae.loss(model, x, m.likelihood, m.get('sigma', 1.0), config.train.beta).backward()
+      loss_of(x).backward()
       opt.step()
   return steps * batch / _median_epoch(torch, epoch, epochs)
 

@@ -78,8 +78,10 @@ def XavierDenseVAE(model_config, *, rngs):  # pylint: disable=invalid-name
   """002's VAE (TensorFlow 1, the sklearn-like class): dense layers of model.activation (softplus), every weight
   Xavier-uniform, every bias zero, heads included."""
   activation = models.ACTIVATIONS[model_config.activation]
-  vae = models.VAE(models.DenseEncoder(model_config.encoder_widths, model_config.latent_dim, activation, rngs=rngs),
-                   models.DenseDecoder(model_config.decoder_widths, model_config.latent_dim, activation, rngs=rngs))
+  vae = models.VAE(models.DenseEncoder(model_config.encoder_widths, model_config.latent_dim, activation,
+                                       input_size=models.input_size(model_config), rngs=rngs),
+                   models.DenseDecoder(model_config.decoder_widths, model_config.latent_dim, activation,
+                                       output_size=models.output_size(model_config), rngs=rngs))
   _reinitialise(vae, XAVIER, nnx.initializers.zeros, rngs)
   return vae
 
@@ -90,8 +92,10 @@ def TorchDenseVAE(model_config, *, rngs):  # pylint: disable=invalid-name
   deviation and takes sigma as the log-variance in its KL (LogStdSampleVAE)."""
   activation = models.ACTIVATIONS[model_config.activation]
   vae = LogStdSampleVAE(
-      models.DenseEncoder(model_config.encoder_widths, model_config.latent_dim, activation, rngs=rngs),
-      models.DenseDecoder(model_config.decoder_widths, model_config.latent_dim, activation, rngs=rngs))
+      models.DenseEncoder(model_config.encoder_widths, model_config.latent_dim, activation,
+                          input_size=models.input_size(model_config), rngs=rngs),
+      models.DenseDecoder(model_config.decoder_widths, model_config.latent_dim, activation,
+                          output_size=models.output_size(model_config), rngs=rngs))
   _reinitialise(vae, TORCH_UNIFORM, None, rngs)
   return vae
 
@@ -113,9 +117,11 @@ def KerasConvVAE(model_config, *, rngs):  # pylint: disable=invalid-name
   (KerasBCEVAE)."""
   activation = models.ACTIVATIONS[model_config.activation]
   impl = convolution.conv_impl(model_config.get('conv_impl', 'auto'))
-  decoder = models.ConvDecoder(model_config.latent_dim, activation, impl=impl, rngs=rngs)
+  decoder = models.ConvDecoder(model_config.latent_dim, activation, image_shape=models.image_shape(model_config),
+                               impl=impl, rngs=rngs)
   decoder.out = convolution.Conv(32, 1, kernel_size=(2, 2), impl=impl, rngs=rngs)
-  vae = KerasBCEVAE(models.ConvEncoder(model_config.latent_dim, activation, impl=impl, rngs=rngs), decoder)
+  vae = KerasBCEVAE(models.ConvEncoder(model_config.latent_dim, activation,
+                                       image_shape=models.image_shape(model_config), impl=impl, rngs=rngs), decoder)
   _reinitialise(vae, XAVIER, nnx.initializers.zeros, rngs)
   return vae
 

@@ -4,14 +4,14 @@ import math
 from flax import nnx
 
 from vae.models.convolution import Conv, UpConv, conv_impl
-from vae.models.base import ACTIVATIONS, DEFAULT_IMAGE_SHAPE, VAE, ShapeError, image_shape, likelihood_of
+from vae.models.base import ACTIVATIONS, VAE, ShapeError, image_shape, likelihood_of
 
 
 class ConvEncoder(nnx.Module):
   """Conv 32 -> `downsamples` x Conv 64 stride 2 -> Conv 64 -> Conv 64 -> Dense 32 -> (mean, logvar); 3x3 kernels,
   'SAME'. Images of any (H, W, C) whose H and W divide by 2^downsamples."""
 
-  def __init__(self, latent_dim, activation, *, image_shape=DEFAULT_IMAGE_SHAPE, downsamples=1, impl='patch', rngs):
+  def __init__(self, latent_dim, activation, *, image_shape, downsamples=1, impl='patch', rngs):
     height, width, channels = check_conv_shape(image_shape, downsamples)
     self.convs = nnx.List(
         [Conv(channels, 32, impl=impl, rngs=rngs), Conv(32, 64, strides=(2, 2), impl=impl, rngs=rngs)]
@@ -35,7 +35,7 @@ class ConvDecoder(nnx.Module):
   """Dense (H, W) / 2^downsamples x 64 -> (downsamples - 1) x ConvTranspose 64 stride 2 -> ConvTranspose 32 stride 2
   -> Conv P: the likelihood's `outputs_per_pixel` at each of the H x W pixels, flat."""
 
-  def __init__(self, latent_dim, activation, *, image_shape=DEFAULT_IMAGE_SHAPE, downsamples=1, outputs_per_pixel=1,
+  def __init__(self, latent_dim, activation, *, image_shape, downsamples=1, outputs_per_pixel=1,
                impl='patch', rngs):
     height, width, _ = check_conv_shape(image_shape, downsamples)
     self.start = (height >> downsamples, width >> downsamples, 64)

@@ -1,13 +1,13 @@
 """The dense (multilayer perceptron) encoder and decoder, and the dense VAE (`model.name = 'dense'`)."""
 from flax import nnx
 
-from vae.models.base import ACTIVATIONS, IMAGE_SIZE, VAE, input_size, output_size
+from vae.models.base import ACTIVATIONS, VAE, input_size, output_size
 
 
 class DenseEncoder(nnx.Module):
   """x -> hidden layers -> (mean, logvar) of q(z|x)."""
 
-  def __init__(self, widths, latent_dim, activation, *, input_size=IMAGE_SIZE, rngs):
+  def __init__(self, widths, latent_dim, activation, *, input_size, rngs):
     sizes = (input_size,) + tuple(widths)
     self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
     self.mean = nnx.Linear(sizes[-1], latent_dim, rngs=rngs)
@@ -21,9 +21,9 @@ class DenseEncoder(nnx.Module):
 
 
 class DenseDecoder(nnx.Module):
-  """z -> hidden layers -> `output_size` outputs (784 logits by default)."""
+  """z -> hidden layers -> `output_size` outputs (H*W*P: the likelihood's per pixel)."""
 
-  def __init__(self, widths, latent_dim, activation, *, output_size=IMAGE_SIZE, rngs):
+  def __init__(self, widths, latent_dim, activation, *, output_size, rngs):
     sizes = (latent_dim,) + tuple(widths) + (output_size,)
     self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
     self.activation = activation

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from vae.models.base import IMAGE_SIZE, VAE, input_size, output_size
+from vae.models.base import VAE, input_size, output_size
 
 HE = nnx.initializers.variance_scaling(2.0, 'fan_in', 'normal')  # std sqrt(2 / fan_in), as the VampPrior code.
 LOGVAR_BOUNDS = (-6.0, 2.0)  # The VampPrior code's Hardtanh on the encoder's log-variance.
@@ -28,7 +28,7 @@ class GatedDense(nnx.Module):
 class GatedEncoder(nnx.Module):
   """x -> gated layers -> (mean, logvar), logvar bounded to LOGVAR_BOUNDS."""
 
-  def __init__(self, widths, latent_dim, *, input_size=IMAGE_SIZE, rngs):
+  def __init__(self, widths, latent_dim, *, input_size, rngs):
     sizes = (input_size,) + tuple(widths)
     self.layers = nnx.List([GatedDense(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
     self.mean = nnx.Linear(sizes[-1], latent_dim, kernel_init=HE, rngs=rngs)
@@ -41,10 +41,10 @@ class GatedEncoder(nnx.Module):
 
 
 class GatedDecoder(nnx.Module):
-  """z -> gated layers -> `output_size` outputs (784 logits by default), clipped so that Bernoulli probabilities
+  """z -> gated layers -> `output_size` outputs, clipped so that Bernoulli probabilities
   stay in PROBABILITY_BOUNDS."""
 
-  def __init__(self, widths, latent_dim, *, output_size=IMAGE_SIZE, rngs):
+  def __init__(self, widths, latent_dim, *, output_size, rngs):
     sizes = (latent_dim,) + tuple(widths)
     self.layers = nnx.List([GatedDense(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
     self.out = nnx.Linear(sizes[-1], output_size, kernel_init=HE, rngs=rngs)
