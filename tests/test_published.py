@@ -4,6 +4,8 @@ models/VAE.py and HVAE_2level.py, layer by layer as issue 36 lists them): the on
 VampPrior (mnist_vamp, test NLL 82.25) and the two-level HVAE (mnist_hvae, 82.41). The numbers these rows report
 are made of these log-weights, so a change to the networks, the priors or the log-weight that moved them fails
 here (dropping the logits' clamp or the pseudo-inputs' clip does: 5e-3 and 0.8 nats)."""
+import importlib.util
+import json
 import os
 
 import jax
@@ -132,3 +134,35 @@ def test_defensive_prior_draws_score_as_the_papers_networks(digits):
   standard = model.log_likelihood(digits, num_samples=1000, seed=0)
   defensive = model.log_likelihood(digits, num_samples=1000, seed=0, defensive=0.25)
   assert np.all(np.isfinite(defensive)) and abs(np.mean(defensive) - np.mean(standard)) < 2.0
+
+
+def test_collect_notes_both_estimates_and_the_difference_without_the_worst_image(tmp_path):
+  """collect.py's note below a table: defensive.py's two means, their paired difference +- its standard error, and
+  the same without the image that differs most (one image can carry a row's whole difference, and the standard
+  error with it), against the figures computed here from the per-image estimates."""
+  spec = importlib.util.spec_from_file_location('collect', os.path.join(ROOT, 'experiments/published/collect.py'))
+  collect = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(collect)
+  rng = np.random.default_rng(0)
+  standard = rng.normal(226.0, 30.0, 1000).astype(np.float32)
+  defensive = standard + rng.normal(0.0, 0.01, 1000).astype(np.float32)
+  standard[37] = 5500.0  # The image whose q misses its posterior: the standard estimate breaks there.
+  np.savez(tmp_path / 'defensive_per_image.npz', standard=standard, defensive=defensive)
+  diff = defensive.astype(np.float64) - standard
+  with open(tmp_path / 'defensive.json', 'w') as f:
+    json.dump({'standard_nll': float(standard.mean()), 'defensive_nll': float(defensive.mean()),
+               'mean_difference': diff.mean(), 'difference_standard_error': diff.std(ddof=1) / np.sqrt(1000),
+               'largest_differences': [{'image': 37, 'standard': 5500.0, 'defensive': float(defensive[37])}]}, f)
+  with open(tmp_path / 'metrics.jsonl', 'w') as f:
+    f.write(json.dumps({'epoch': 1, 'seconds': 10.0}) + '\n')
+  with open(tmp_path / 'results.json', 'w') as f:
+    json.dump({k: 1.0 for k in collect.FIGURES}, f)
+  seed = collect.seed_record(str(tmp_path))
+  results = {'rows': {'row': {'table': 'burda', 'seeds': {0: seed}}}}
+  note = collect.defensive_notes(results, 'burda')[-1]
+  rest = np.delete(diff, 37)
+  se = diff.std(ddof=1) / np.sqrt(1000)  # About the mean difference itself: one image's 5274 nats make both.
+  verdict = 'more than' if abs(diff.mean()) > se else 'within'
+  assert f'defensive minus standard {diff.mean():+.2f} +- {se:.2f} ({verdict} its standard error)' in note
+  assert f'without it {rest.mean():+.4f} +- {rest.std(ddof=1) / np.sqrt(999):.4f}.' in note
+  assert abs(rest.mean()) < 0.002  # What the defensive estimate agrees to on the other images, by construction.
