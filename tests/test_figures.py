@@ -292,6 +292,21 @@ def test_learning_curves_show_every_epoch(tmp_path, num_epochs, every_test):
   assert _has_color(pixels, tab10[0]) and _has_color(pixels, tab10[1])  # The train and test lines or markers.
 
 
+def test_learning_curves_draw_the_median_test_image_beside_the_mean(tmp_path):
+  # One image moving the mean: the median's line (tab10's third colour) shows the curve it hides; none without it.
+  green = colormaps['tab10'].colors[2]
+  records = _records(5)
+  for r in records:
+    r['test/neg_elbo_median'] = 110 - 0.5 * r['epoch']
+  records[2]['test/neg_elbo'] = 400.0
+  drawn = []
+  for median in (True, False):
+    path = tmp_path / f'{median}.png'
+    figures.learning_curves(records if median else _records(5), str(path))
+    drawn.append(_has_color(_read(path, (1536, 512)), green, count=40))
+  assert drawn == [True, False]
+
+
 def test_learning_curves_mark_a_single_epoch(tmp_path):
   # A line through one point draws nothing; its marker must. The same figure with NaN values has only the legend.
   blue = np.asarray(colormaps['tab10'].colors[0]) * 255

@@ -105,6 +105,8 @@ def test_epoch_line_shows_the_validation_split_where_there_is_one(caplog):
   assert 'validation' not in lines[0] and 'train -elbo 101.23  test -elbo 99.50 (recon 70.00' in lines[0]
   assert 'train -elbo 101.23  validation -elbo 98.76  test -elbo 99.50' in lines[1]
   assert '2 members  validation -elbo 97.10 .. 98.76  test -elbo 96.00 .. 99.50' in lines[2]
+  training._log_epoch([dict(record, **{'test/neg_elbo_median': 97.25})], 3, 10, 1.0, 7.0)  # pylint: disable=protected-access
+  assert 'test -elbo 99.50 (median 97.25, recon 70.00, kl 29.50)' in caplog.records[-1].getMessage()
 
 
 def test_duration():

@@ -17,9 +17,7 @@ from matplotlib.ticker import MaxNLocator
 # A power of two, so width / DPI * DPI is exact: Agg truncates the canvas to int(inches * dpi), and with
 # DPI = 100 float rounding would lose a pixel on some widths (29 / 100 * 100 < 29).
 DPI = 128
-# Image grids draw each image pixel as a square of `scale(image_shape)` screen pixels (nearest neighbour, crisp), so
-# that a tile is about TILE_PIXELS wide: 2 for 28 x 28 (MNIST) and 32 x 32 (CIFAR), 8 for 8 x 8, 1 from 64 x 64 up.
-TILE_PIXELS = 64
+TILE_PIXELS = 64  # An image pixel is `scale(image_shape)` screen pixels, a tile about this wide: 2 for 28 x 28.
 PAD = 1  # Image pixels of blank between tiles of a grid.
 # Margins of image grids in screen pixels: title and column labels on top, row labels (class names) at the left.
 TOP, BOTTOM, LABEL_WIDTH, MARGIN = 70, 12, 150, 12
@@ -197,7 +195,8 @@ def latent_scatter(points, labels, class_names, path, xlabel='z[0]', ylabel='z[1
 
 
 def learning_curves(records, path, title='Learning curves'):
-  """Recon, KL and -ELBO per epoch, train and test, from metrics.jsonl records. Size: `SIZES['learning_curves']`.
+  """Recon, KL and -ELBO per epoch, train and test, from metrics.jsonl records; beside the test -ELBO, the median
+  test image's (`test/neg_elbo_median`), which one image cannot move. Size: `SIZES['learning_curves']`.
 
   An epoch missing a key (e.g. not evaluated) is skipped for that line only.
   """
@@ -205,8 +204,9 @@ def learning_curves(records, path, title='Learning curves'):
   panels = (('recon', 'reconstruction  -log p(x|z)'), ('kl', 'KL(q(z|x) || p(z))'), ('neg_elbo', '-ELBO'))
   for ax, (metric, name) in zip(fig.subplots(1, 3), panels):
     lines = {}
-    for split, style in (('train', '-'), ('test', '--')):
-      key = f'{split}/{metric}'
+    median = [('test median', ':', 'test/neg_elbo_median')] * any(metric == 'neg_elbo' and 'test/neg_elbo_median' in r
+                                                                   for r in records)  # Older records have none.
+    for split, style, key in (('train', '-', f'train/{metric}'), ('test', '--', f'test/{metric}'), *median):
       epochs = [r['epoch'] for r in records if key in r]
       lines[split] = epochs, [r[key] for r in records if key in r]
       marker = 'o' if len(epochs) <= 25 else ''  # Markers show a lone point; on long runs they only clutter.

@@ -258,9 +258,10 @@ def _log_epoch(epoch_records, epoch, num_epochs, seconds, eta):
   r = epoch_records[0]
   if len(epoch_records) == 1:
     validation = f'  validation -elbo {r["validation/neg_elbo"]:.2f}' if 'validation/neg_elbo' in r else ''
-    logging.info('epoch %d/%d  train -elbo %.2f%s  test -elbo %.2f (recon %.2f, kl %.2f)  %.1fs  %.0f img/s  ETA %s',
-                 epoch, num_epochs, r['train/neg_elbo'], validation, r['test/neg_elbo'], r['test/recon'], r['test/kl'],
-                 seconds, r['images_per_sec'], progress.duration(eta))
+    median = f'median {r["test/neg_elbo_median"]:.2f}, ' if 'test/neg_elbo_median' in r else ''
+    logging.info('epoch %d/%d  train -elbo %.2f%s  test -elbo %.2f (%srecon %.2f, kl %.2f)  %.1fs  %.0f img/s  ETA %s',
+                 epoch, num_epochs, r['train/neg_elbo'], validation, r['test/neg_elbo'], median, r['test/recon'],
+                 r['test/kl'], seconds, r['images_per_sec'], progress.duration(eta))
   else:
     ranges = ''.join(f'  {split} -elbo {min(v):.2f} .. {max(v):.2f}' for split in ('validation', 'test')
                      if (v := [m[f'{split}/neg_elbo'] for m in epoch_records if f'{split}/neg_elbo' in m]))
