@@ -163,6 +163,6 @@ def test_collect_notes_both_estimates_and_the_difference_without_the_worst_image
   rest = np.delete(diff, 37)
   se = diff.std(ddof=1) / np.sqrt(1000)  # About the mean difference itself: one image's 5274 nats make both.
   verdict = 'more than' if abs(diff.mean()) > se else 'within'
-  assert f'defensive minus standard {diff.mean():+.2f} +- {se:.2f} ({verdict} its standard error)' in note
+  assert f'defensive minus standard {diff.mean():+.3f} +- {se:.3f} ({verdict} its standard error)' in note
   assert f'without it {rest.mean():+.4f} +- {rest.std(ddof=1) / np.sqrt(999):.4f}.' in note
   assert abs(rest.mean()) < 0.002  # What the defensive estimate agrees to on the other images, by construction.

@@ -174,7 +174,7 @@ def defensive_notes(results, table):
       verdict = 'more than' if abs(d['mean_difference']) > d['difference_standard_error'] else 'within'
       worst = d['largest_differences'][0]
       notes.append(f'- {name}, seed {seed}: standard {d["standard_nll"]:.2f}, defensive {d["defensive_nll"]:.2f}: '
-                   f'defensive minus standard {d["mean_difference"]:+.2f} +- {d["difference_standard_error"]:.2f} '
+                   f'defensive minus standard {d["mean_difference"]:+.3f} +- {d["difference_standard_error"]:.3f} '
                    f'({verdict} its standard error). Test image {worst["image"]} differs most, '
                    f'{worst["standard"]:.1f} against {worst["defensive"]:.1f} nats; without it '
                    f'{d["without_largest"]["mean_difference"]:+.4f} +- '
