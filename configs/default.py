@@ -52,6 +52,7 @@ def get_config():
   config.model.prior = 'standard'  # standard: N(0, I) | vamp: the VampPrior, a mixture of the posteriors of
   config.model.num_pseudo_inputs = 500  # ... this many learnt pseudo-inputs (vamp only; needs kl_estimator sample).
   config.model.num_exemplars = 25000  # ... | exemplar: the posteriors of this many training images a step (sample KL).
+  config.model.output_bias = 'zero'  # zero | data_mean: the logit of the training mean pixel (dense decoders' logits).
 
   config.train = ml_collections.ConfigDict()
   config.train.num_epochs = 15

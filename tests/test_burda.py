@@ -63,3 +63,50 @@ def test_quick_variant_runs_end_to_end_with_the_iwae_objective(quick_iwae):
   results = read_json(os.path.join(quick_iwae, 'results.json'))
   assert results['eval/iw_samples'] == 50
   assert results['test/nll_iw'] <= results['test/neg_elbo'] < 784 * math.log(2)
+
+
+def test_two_layer_starts_its_output_bias_at_the_logit_of_the_training_mean():
+  """The two-layer rows' model.output_bias='data_mean' (yburda/iwae's): with the decoder's last weights zeroed, the
+  pixel probabilities it decodes are the training images' mean pixel, clipped to [0.001, 0.999], computed here with
+  numpy from the run's own images; under 'zero' they are 1/2. Float32's sigmoid of a logit: within 1e-6."""
+  from vae import data, runs  # pylint: disable=g-import-not-at-top
+  for output_bias in ('data_mean', 'zero'):
+    config = _config('burda_mnist', 'two_layer')
+    config.data.max_train_images, config.data.max_test_images, config.model.output_bias = 500, 100, output_bias
+    run = runs.Run([config])
+    params = jax.tree.map(jnp.asarray, run.initial_states[0]['params'])
+    last = params['decoder']['layers'][len(params['decoder']['layers']) - 1]
+    last['kernel'] = jnp.zeros_like(last['kernel'])
+    probs = np.asarray(jax.nn.sigmoid(models.apply(run.graphdef, params, 'decode', jnp.ones((3, 50)))))
+    images = data.load('mnist').train_images[:500].reshape(500, -1)
+    expected = np.clip(images.mean(0) / 255, 0.001, 0.999) if output_bias == 'data_mean' else np.full(784, 0.5)
+    np.testing.assert_allclose(probs, np.broadcast_to(expected, probs.shape), atol=1e-6)
+    assert output_bias == 'zero' or 0.001 in expected and expected.max() > 0.5  # Both the clip and the ink.
+
+
+@pytest.mark.parametrize('change', [{'likelihood': 'gaussian'}, {'name': 'conv'}])
+def test_output_bias_data_mean_is_refused_where_it_means_nothing(change):
+  """Only the Bernoulli logits of a dense decoder start at the data's mean: any other model or likelihood is refused
+  in one line naming the key, before anything runs."""
+  from vae import validation  # pylint: disable=g-import-not-at-top
+  from vae.errors import VaeError  # pylint: disable=g-import-not-at-top
+  config = _config('burda_mnist', 'two_layer')
+  config.model.update(change)
+  with pytest.raises(VaeError, match=r"^model.output_bias='data_mean': .*not model.name") as e:
+    validation.check_config(config, 1)
+  assert '\n' not in str(e.value)
+
+
+def test_a_workdir_saved_before_output_bias_existed_resumes_only_at_zero():
+  """A config.json without model.output_bias was trained from a zero bias: the two-layer rows' 'data_mean' is
+  another model there (refused), 'zero' the same one."""
+  from vae import validation  # pylint: disable=g-import-not-at-top
+  from vae.errors import VaeError  # pylint: disable=g-import-not-at-top
+  config = _config('burda_mnist', 'two_layer')
+  saved = config.to_dict()
+  del saved['model']['output_bias']
+  with pytest.raises(VaeError, match='model.output_bias=zero there, data_mean now'):
+    validation.check_same_model(saved, config, 'config.json')
+  config.model.output_bias = 'zero'
+  validation.check_same_model(saved, config, 'config.json')
+  assert validation.check_resume(saved, config, 'config.json') == {}

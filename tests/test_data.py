@@ -275,6 +275,20 @@ def test_preprocess_binarize_dynamic():
   np.testing.assert_array_equal(out[:, 255], 1.0)
 
 
+def test_mean_input_is_the_mean_of_what_the_model_reads():
+  """data.mean_input (model.output_bias='data_mean' starts at its logit): per pixel, the mean of the inputs each mode
+  gives: gray pixels / 255; pixels over 127 under 'binarize_static'; under 'binarize_dynamic' the draws' mean, here
+  10,000 draws of each image (within 5 standard errors of a Bernoulli mean)."""
+  images = np.concatenate([ALL_PIXELS, ALL_PIXELS[:, ::-1], np.full_like(ALL_PIXELS, 200)])  # 3 images of 256 pixels.
+  np.testing.assert_allclose(data.mean_input(images, 'gray'), images.astype(np.float64).mean(0) / 255, rtol=1e-12)
+  np.testing.assert_array_equal(data.mean_input(images, 'binarize_static'), (images / 255.0 > 0.5).mean(0))
+  num_draws = 10000
+  draws = np.asarray(data.preprocess(np.repeat(images, num_draws, axis=0), 'binarize_dynamic', jax.random.key(3)))
+  p = data.mean_input(images, 'binarize_dynamic')
+  tolerance = 5 * np.sqrt(p * (1 - p) / (3 * num_draws)) + 1e-9
+  assert np.all(np.abs(draws.mean(axis=0) - p) <= tolerance)
+
+
 def test_preprocess_binarize_dynamic_keys(mnist):
   images = mnist.test_images[:64]
   a = np.asarray(data.preprocess(images, 'binarize_dynamic', jax.random.key(1)))

@@ -61,7 +61,9 @@ class Run:
 
     lanes = configs + [configs[-1]] * (self.layout.lanes - len(configs))  # Padding lanes repeat the last member.
     keys = [member_keys(member.seed) for member in configs]
-    inits = [models.init(config.model, k['init']) for k in keys]
+    pixel_mean = (data.mean_input(flat(self.dataset.train_images), config.data.preprocessing)  # output_bias reads it.
+                  if config.model.get('output_bias', 'zero') == 'data_mean' else None)
+    inits = [models.init(config.model, k['init'], pixel_mean) for k in keys]
     self.graphdef, self.optimizer = inits[0][0], steps.make_optimizer(config.train)
     self.initial_states = [jax.device_get(steps.init_state(params, self.optimizer)) for _, params in inits]
     key_data = [{name: np.asarray(jax.random.key_data(k[name])) for name in KEY_NAMES} for k in keys]

@@ -27,6 +27,12 @@ def check_config(config, data_devices):
   _one_of(config, 'model.conv_impl', convolution.CONV_IMPLS)
   _one_of(config, 'model.likelihood', likelihoods.NAMES)
   _one_of(config, 'model.prior', models.PRIORS)
+  _one_of(config, 'model.output_bias', models.OUTPUT_BIASES)
+  if config.model.output_bias == 'data_mean' and (config.model.name not in models.DATA_MEAN_MODELS or
+                                                  config.model.likelihood != 'bernoulli'):
+    raise VaeError(f"model.output_bias='data_mean': starts the Bernoulli logits of a dense decoder (model.name "
+                   f"{' or '.join(models.DATA_MEAN_MODELS)}, model.likelihood bernoulli), not model.name="
+                   f"{config.model.name!r} with the {config.model.likelihood} likelihood")
   _one_of(config, 'train.optimizer', tuple(steps.OPTIMIZERS))
   _one_of(config, 'train.lr_schedule', steps.SCHEDULES)
   _one_of(config, 'train.objective', steps.OBJECTIVES)
@@ -196,9 +202,17 @@ MODEL_KEYS = ('model', 'train.optimizer', 'train.grad_norm', 'train.objective', 
               'train.lr_schedule', 'data.name', 'data.classes', 'data.preprocessing')
 
 
+# What a config.json saved before a key existed meant by its absence: the one thing a run could do then.
+SAVED_DEFAULTS = {'model': {'output_bias': 'zero'}}
+
+
+def _as_saved(saved):
+  return {**saved, **{part: {**defaults, **saved.get(part, {})} for part, defaults in SAVED_DEFAULTS.items()}}
+
+
 def check_same_model(saved, config, path):
   """Refuses to resume from checkpoints written under `saved` (config.json's dict) if a model key differs."""
-  current = config.to_dict()
+  current, saved = config.to_dict(), _as_saved(saved)
   differences = []
   for key in MODEL_KEYS:
     if _get(saved, key) is None and key != 'data.classes':  # Saved before the key existed.
@@ -221,7 +235,7 @@ RESUME_KEYS = ('train.num_epochs', 'train.checkpoint_every_epochs', 'train.keep_
 def check_resume(saved, config, path):
   """Refuses to go on in a workdir whose config.json (`saved`) differs from `config` on a key outside RESUME_KEYS;
   returns {key: (there, now)} of the keys that differ and may (to log and record)."""
-  old, new = _flatten(saved, 'config'), _flatten(config.to_dict(), 'config')
+  old, new = _flatten(_as_saved(saved), 'config'), _flatten(config.to_dict(), 'config')
   changed = {k[len('config.'):]: (_plain(old[k]), _plain(new.get(k))) for k in sorted(old)
              if _plain(old[k]) != _plain(new.get(k)) and k in new}  # A key saved before it existed: skipped.
   allowed = lambda key: key in RESUME_KEYS or any(key.startswith(p) for p in RESUME_KEYS if p.endswith('.'))

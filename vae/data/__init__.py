@@ -246,6 +246,14 @@ def from_unit(x, mode, key=None):
   raise VaeError(f'data.preprocessing={mode!r}: unknown (allowed: {", ".join(PREPROCESSING)})')
 
 
+def mean_input(images, mode):
+  """The mean model input of each pixel over uint8 `images` (N, D) under `mode` ('gray', 'binarize_static' or
+  'binarize_dynamic', whose draws' mean is the gray pixel's): D float64 values in [0, 1]."""
+  if mode == 'binarize_static':
+    return (images > 127).mean(0, dtype=np.float64)  # x / 255 > 0.5, as from_unit thresholds.
+  return images.mean(0, dtype=np.float64) / 255.0
+
+
 def eval_mode(mode):
   """The preprocessing of evaluation: a dynamically binarized run scores images binarized once, as they are."""
   return 'gray' if mode == 'binarize_dynamic' else mode

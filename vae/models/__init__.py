@@ -7,6 +7,7 @@ two levels); convolution.py holds the conv layers. A model of one's own is a fac
 (vae/registry.py).
 """
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from vae import registry
@@ -23,13 +24,18 @@ __all__ = ['ACTIVATIONS', 'DEFAULT_IMAGE_SHAPE', 'IMAGE_SIZE', 'PRIORS', 'VAE', 
            'input_size', 'likelihood_of', 'make', 'mixture_draw', 'output_size', 'reparameterize', 'sample_prior']
 
 PRIORS = ('standard', 'vamp', 'exemplar')
+# model.output_bias: where the decoder's last bias starts. 'data_mean' (Bernoulli logits of a dense decoder: the
+# built-in models below) is yburda/iwae's: the logit of the training images' mean pixel, clipped to this range.
+OUTPUT_BIASES, DATA_MEAN_MODELS, DATA_MEAN_CLIP = ('zero', 'data_mean'), ('dense', 'two_layer'), (0.001, 0.999)
 # The VampPrior code's initialisation of the pseudo-inputs, N(0.05, 0.01^2) per pixel (configs/vampprior.py says
 # which version of it).
 PSEUDO_INPUT_MEAN, PSEUDO_INPUT_STD = 0.05, 0.01
 
 
-def make(model_config, key):
-  """Builds the VAE a `config.model` describes, parameters initialised from `key`.
+def make(model_config, key, pixel_mean=None):
+  """Builds the VAE a `config.model` describes, parameters initialised from `key`; under `model.output_bias=
+  'data_mean'`, the decoder's output bias at the logit of `pixel_mean` (the training images' mean, H*W*C values in
+  [0, 1]), when given (a model restored from a checkpoint needs none).
 
   The conv implementation is a static attribute: the parameters are the same whatever it is, so a checkpoint
   trained with one loads into the other. Configs saved before `model.conv_impl` existed mean 'auto', before
@@ -51,12 +57,17 @@ def make(model_config, key):
     shape = (model_config.num_pseudo_inputs, input_size(model_config))
     module.pseudo_inputs = nnx.data(nnx.Param(
         PSEUDO_INPUT_MEAN + PSEUDO_INPUT_STD * jax.random.normal(rngs.params(), shape)))
+  if model_config.get('output_bias', 'zero') == 'data_mean' and pixel_mean is not None:
+    if not isinstance(getattr(module, 'decoder', None), DenseDecoder):
+      raise ValueError(f'model.output_bias=data_mean: {model_config.name} has no dense decoder of logits')
+    mean = jnp.clip(jnp.asarray(pixel_mean, jnp.float32).reshape(-1), *DATA_MEAN_CLIP)
+    module.decoder.layers[-1].bias[...] = jnp.log(mean) - jnp.log1p(-mean)
   return module
 
 
-def init(model_config, key):
-  """(graphdef, params): the static structure and a pure dict of parameter arrays."""
-  graphdef, state = nnx.split(make(model_config, key))
+def init(model_config, key, pixel_mean=None):
+  """(graphdef, params): the static structure and a pure dict of parameter arrays (`pixel_mean`: make's)."""
+  graphdef, state = nnx.split(make(model_config, key, pixel_mean))
   return graphdef, nnx.to_pure_dict(state)
 
 
